@@ -1,0 +1,261 @@
+"""Ingestion: a Kaggle download (DICOM + label CSV) → the converted-array contract.
+
+Contract written by `write_converted` (documented in the README):
+
+* ``images.npy``  uint8 ``[N, S, S]``: the images, resized to ``S = image_size``;
+* ``masks.npy``   uint8 ``[N, S, S]``: 1 inside the abnormality (RLE mask or box union);
+* ``manifest.csv``: one row per array index, columns `MANIFEST_COLUMNS`;
+* ``boxes.csv``: ``image_id,x0,y0,x1,y1`` in output pixels (half-open), one row per box:
+  RSNA boxes as labelled, SIIM the bounding boxes of the mask's connected regions;
+* ``rejected.csv``: ``source,reason`` for every input left out (header only when none).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from . import dicom, labels
+
+# What each format expects under its root folder (the Kaggle download, unpacked).
+FORMATS = {
+    "siim": {
+        "labels": "train-rle.csv",
+        "images": "dicom-images-train",
+        "layout": "dicom-images-train/<StudyInstanceUID>/<SeriesInstanceUID>/<ImageId>.dcm",
+        "optional": (),
+    },
+    "rsna": {
+        "labels": "stage_2_train_labels.csv",
+        "images": "stage_2_train_images",
+        "layout": "stage_2_train_images/<patientId>.dcm",
+        "optional": ("stage_2_detailed_class_info.csv",),
+    },
+}
+ON_BAD_INPUT = ("fail", "skip")
+MANIFEST_COLUMNS = [
+    "image_id", "label", "patient_id", "source", "class", "n_regions", "mask_pixels",
+    "rows", "columns", "bits_stored", "photometric", "transfer_syntax",
+]
+
+BOX_COLUMNS = ["image_id", "x0", "y0", "x1", "y1"]
+
+
+class DatasetError(ValueError):
+    """The dataset as a whole cannot be read (missing folder or label file)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One input left out, and why: a line of the log, a row of rejected.csv."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+def missing_inputs(fmt: str, root: str | Path) -> list[str]:
+    """Required files/folders of a dataset root that are absent (empty list = looks complete)."""
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
+    spec = FORMATS[fmt]
+    root = Path(root)
+    if not root.is_dir():
+        return [str(root)]
+    return [str(root / spec[key]) for key in ("labels", "images") if not (root / spec[key]).exists()]
+
+
+def describe_expected(fmt: str, root: str | Path) -> str:
+    spec = FORMATS[fmt]
+    optional = "".join(f"\n  {root}/{name}   (optional)" for name in spec["optional"])
+    return f"expected the {fmt} Kaggle download laid out as:\n  {root}/{spec['labels']}\n  {root}/{spec['layout']}{optional}"
+
+
+def find_dicoms(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """Every ``*.dcm`` below ``folder`` keyed by file stem; a repeated stem is a problem."""
+    found: dict[str, Path] = {}
+    problems = []
+    for path in sorted(folder.rglob("*.dcm")):
+        if path.stem in found:
+            problems.append(Problem(str(path), f"duplicate image id {path.stem} (also {found[path.stem]})"))
+            continue
+        found[path.stem] = path
+    return found, problems
+
+
+@dataclass
+class Job:
+    """Everything needed to convert one image, picklable for worker processes."""
+
+    image_id: str
+    path: Path
+    source: str
+    label: int
+    klass: str
+    n_regions: int
+    siim: labels.SiimLabel | None
+    boxes: list[tuple[float, float, float, float]]
+
+
+def resize_image(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Anti-aliased resize of a uint8 image to ``size × size`` (Pillow's triangle filter)."""
+    if pixels.shape == (size, size):
+        return pixels.copy()
+    image = Image.fromarray(pixels.astype(np.float32), mode="F")
+    resized = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+    return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A pixel is inside when at least half of its area was inside the full-size mask."""
+    if mask.shape == (size, size):
+        return mask.astype(np.uint8)
+    image = Image.fromarray(mask.astype(np.float32), mode="F")
+    fraction = np.asarray(image.resize((size, size), Image.Resampling.BOX))
+    return (fraction >= 0.5).astype(np.uint8)
+
+
+def _convert_one(job: Job, size: int, high_bit_depth: str, percentiles: tuple[float, float]):
+    try:
+        image = dicom.read_dicom_image(job.path)
+    except dicom.DicomError as err:
+        return Problem(job.source, str(err).removeprefix(f"{job.path}: "))
+    try:
+        if job.siim is not None:
+            mask = resize_mask(labels.siim_mask(job.siim, image.rows, image.columns), size)
+            boxes = labels.mask_boxes(mask)
+        else:
+            mask = labels.boxes_to_mask(job.boxes, image.rows, image.columns, size)
+            boxes = [labels.box_pixels(b, image.rows, image.columns, size) for b in job.boxes]
+    except labels.LabelError as err:
+        return Problem(job.source, str(err))
+    pixels = resize_image(dicom.to_uint8(image, high_bit_depth, percentiles), size)
+    row = {
+        "image_id": job.image_id, "label": job.label, "patient_id": image.patient_id or job.image_id,
+        "source": job.source, "class": job.klass, "n_regions": job.n_regions,
+        "rows": image.rows, "columns": image.columns, "bits_stored": image.bits_stored,
+        "photometric": image.photometric, "transfer_syntax": image.transfer_syntax,
+    }
+    row["mask_pixels"] = int(mask.sum())
+    return pixels, mask, row, boxes
+
+
+def _plan(fmt: str, root: Path) -> tuple[list[Job], list[Problem]]:
+    """Match DICOM files with label rows; unmatched ones on either side are problems."""
+    spec = FORMATS[fmt]
+    missing = missing_inputs(fmt, root)
+    if missing:
+        raise DatasetError(f"missing {', '.join(missing)}; " + describe_expected(fmt, root))
+    files, problems = find_dicoms(root / spec["images"])
+    label_file = root / spec["labels"]
+    try:
+        table = labels.read_siim_labels(label_file) if fmt == "siim" else labels.read_rsna_labels(label_file)
+    except labels.LabelError as err:
+        raise DatasetError(str(err)) from None
+    classes = {}
+    if fmt == "rsna" and (root / "stage_2_detailed_class_info.csv").exists():
+        classes = labels.read_rsna_classes(root / "stage_2_detailed_class_info.csv")
+
+    jobs = []
+    for image_id, path in files.items():
+        source = path.relative_to(root).as_posix()
+        entry = table.get(image_id)
+        if entry is None:
+            problems.append(Problem(source, f"no row for {image_id} in {spec['labels']}"))
+            continue
+        if fmt == "siim":
+            klass = "Pneumothorax" if entry.label else "No pneumothorax"
+            jobs.append(Job(image_id, path, source, entry.label, klass, len(entry.rows) if entry.label else 0, entry, []))
+        else:
+            if entry.problems:
+                problems.extend(Problem(source, p) for p in entry.problems)
+                continue
+            klass = classes.get(image_id, "Lung Opacity" if entry.label else "")
+            jobs.append(Job(image_id, path, source, entry.label, klass, len(entry.boxes), None, entry.boxes))
+    for image_id in table:
+        if image_id not in files:
+            problems.append(Problem(f"{spec['labels']}:{image_id}", f"label row but no DICOM file {image_id}.dcm under {spec['images']}/"))
+    return jobs, problems
+
+
+@dataclass
+class Converted:
+    images: np.ndarray
+    masks: np.ndarray
+    manifest: pd.DataFrame
+    boxes: pd.DataFrame
+    problems: list[Problem]
+
+
+def convert_dataset(
+    fmt: str,
+    root: str | Path,
+    image_size: int,
+    high_bit_depth: str = "scale",
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    workers: int = 1,
+    log=print,
+) -> Converted:
+    """Read a whole dataset; every unusable input becomes a `Problem`, none is dropped silently.
+
+    Images are ordered by image id, so the arrays do not depend on file-system order.
+    """
+    jobs, problems = _plan(fmt, Path(root))
+    jobs.sort(key=lambda job: job.image_id)
+    log(f"{fmt} {root}: {len(jobs)} images matched with labels, {len(problems)} problems so far")
+    images = np.zeros((len(jobs), image_size, image_size), dtype=np.uint8)
+    masks = np.zeros_like(images)
+    rows, boxes = [], []
+    args = (image_size, high_bit_depth, tuple(percentiles))
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = pool.map(_convert_one, jobs, *[[a] * len(jobs) for a in args], chunksize=16)
+            results = list(_progress(results, len(jobs), log))
+    else:
+        results = list(_progress((_convert_one(job, *args) for job in jobs), len(jobs), log))
+    for result in results:
+        if isinstance(result, Problem):
+            problems.append(result)
+            continue
+        pixels, mask, row, image_boxes = result
+        images[len(rows)], masks[len(rows)] = pixels, mask
+        rows.append(row)
+        boxes.extend((row["image_id"], *box) for box in image_boxes)
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    box_table = pd.DataFrame(boxes, columns=BOX_COLUMNS)
+    return Converted(images[: len(rows)], masks[: len(rows)], manifest, box_table, problems)
+
+
+def _progress(results, total, log, every=500):
+    for i, result in enumerate(results, start=1):
+        if i % every == 0 or i == total:
+            log(f"  converted {i}/{total}")
+        yield result
+
+
+def write_converted(converted: Converted, out_dir: str | Path) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "images.npy", converted.images)
+    np.save(out / "masks.npy", converted.masks)
+    converted.manifest.to_csv(out / "manifest.csv", index=False)
+    converted.boxes.to_csv(out / "boxes.csv", index=False)
+    rejected = pd.DataFrame([(p.source, p.reason) for p in converted.problems], columns=["source", "reason"])
+    rejected.to_csv(out / "rejected.csv", index=False)
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """manifest.csv with ids kept as strings (SIIM ids look like numbers to pandas)."""
+    return pd.read_csv(path, dtype={"image_id": str, "patient_id": str, "class": str}, keep_default_na=False)
+
+
+def default_workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0))))

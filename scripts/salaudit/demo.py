@@ -1,0 +1,639 @@
+"""Synthetic demo data in the exact layouts and encodings of the two Kaggle downloads.
+
+The demo must travel the same ingestion path as real data, so the writers produce what
+the real downloads contain: 1024x1024 8-bit MONOCHROME2 JPEG-Baseline DICOM files (via
+`salaudit.dicom.write_jpeg_dicom`) and the competitions' label CSVs, byte-for-byte
+deterministic for a given seed.
+
+* `write_siim_demo` (SIIM-ACR pneumothorax):
+  ``dicom-images-train/<StudyUID>/<SeriesUID>/<SOPUID>.dcm`` and ``train-rle.csv``
+  (``ImageId, EncodedPixels``; relative column-major RLE, ``-1`` for negatives, several
+  rows per image for ~20% of the positives, rows shuffled). A few patients have two images.
+* `write_rsna_demo` (RSNA pneumonia): ``stage_2_train_images/<patientId>.dcm``,
+  ``stage_2_train_labels.csv`` (one row per box, ``,,,,,0`` for negatives) and
+  ``stage_2_detailed_class_info.csv`` (one row per label row).
+
+What is simulated. Each image is a density map built at 256 px from analytic shapes in a
+"body frame" and mapped to brightness (air dark, bone and soft tissue bright): the torso
+outline with neck, two lung fields (narrow apex, wide base, cut by the diaphragm domes),
+lung texture (blood vessels as random walks fanning out from the hila, plus faint
+band-pass noise), the mediastinum with vertebrae, the heart shadow (larger in AP views
+and in "No Lung Opacity / Not Normal" RSNA negatives), posterior ribs (curved bands) and
+clavicles. Per patient the anatomy varies (lung size and position, heart, ribs,
+vessels); per image the acquisition varies (rotation, shift, zoom, brightness, contrast,
+gamma, noise). The map is upsampled bilinearly to 1024 px, fine noise is added there.
+The positive images are picked by systematic sampling along the exposure brightness, so
+both classes share the same spread of exposures: the label cannot be read from the
+global brightness (AUROC of the mean pixel value ~0.5), not even by chance in a small demo.
+
+Lesions, drawn into the same 256 px map (so a lesion-free image is the same render
+without them):
+
+* pneumothorax (SIIM): a crescent at the apex/lateral edge of one lung (sometimes
+  both) in which the lung texture is gone and the image is darker, bounded medially by
+  a thin bright pleural line. The mask is the crescent at 1024 px.
+* pneumonia (RSNA): one or two (then one per lung) fluffy, irregular, brighter
+  opacities. The box is the tight bounding box of the opacity's non-zero support at
+  1024 px, so the opacity lies entirely inside its box.
+
+The writers only overwrite the files they own; they never delete anything in ``root``
+(so files of an earlier demo with other arguments stay). For tests, `_plan_siim` /
+`_plan_rsna` give each image's `_Case` and `_render(case, draw_lesions=False)` re-renders
+an image without its lesions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from salaudit.dicom import write_jpeg_dicom
+from salaudit.labels import encode_siim_rle
+
+SIZE = 1024  # written image size (rows = columns)
+GRID = 256  # size at which the anatomy is synthesized
+FORMATS = ("siim", "rsna")
+MULTI_ROW_FRACTION = 0.2  # SIIM positives whose mask is split over several CSV rows
+TWO_BOX_FRACTION = 0.3  # RSNA positives with two opacities
+_UID_ROOT = "1.2.276.0.7230010.3.1"  # the real files' implementation root
+_UID_PARTS = ((2, -1), (3, -2), (4, 0))  # study, series, SOP: UID kind and shift of the last part
+
+Progress = Callable[[int, int], None]  # (images written so far, total)
+
+
+# ----------------------------------------------------------------------------- anatomy
+@dataclass(frozen=True)
+class _Lung:
+    side: int  # -1 = image left (patient's right), +1 = image right
+    cx: float  # body-frame coordinates: x, y in [-1, 1], y down
+    top: float
+    base: float
+    half_width: float
+    dome: float  # height of the diaphragm dome
+
+
+@dataclass(frozen=True)
+class _Patient:
+    body_x: float
+    body_half_width: float
+    lungs: tuple[_Lung, _Lung]
+    heart: tuple[float, float, float, float]  # cx, cy, rx, ry
+    rib_top: float
+    rib_spacing: float
+    density: float  # soft-tissue density (body habitus)
+    vessel_seed: int
+    sex: str
+    age: int
+
+
+@dataclass(frozen=True)
+class _Exposure:
+    view: str  # "PA" or "AP"
+    angle: float  # radians
+    shift: tuple[float, float]
+    zoom: float
+    offset: float
+    contrast: float
+    gamma: float
+    noise: float
+
+
+def _sample_patient(rng: np.random.Generator) -> _Patient:
+    body_x = rng.normal(0, 0.02)
+    spread, width = rng.uniform(0.34, 0.42), rng.uniform(0.24, 0.30)
+    top, base = rng.uniform(-0.74, -0.6), rng.uniform(0.5, 0.64)
+    lungs = tuple(
+        _Lung(
+            side=side,
+            cx=body_x + side * spread + rng.normal(0, 0.01),
+            top=top + rng.normal(0, 0.015),
+            # the right hemidiaphragm (image left) sits a little higher
+            base=base + (0.04 if side > 0 else 0.0) + rng.normal(0, 0.015),
+            half_width=width * rng.uniform(0.95, 1.05),
+            dome=rng.uniform(0.10, 0.18),
+        )
+        for side in (-1, 1)
+    )
+    heart = (
+        body_x + rng.uniform(0.08, 0.15),
+        base - rng.uniform(0.22, 0.30),
+        rng.uniform(0.22, 0.28),
+        rng.uniform(0.20, 0.26),
+    )
+    return _Patient(
+        body_x=body_x,
+        body_half_width=rng.uniform(0.80, 0.92),
+        lungs=lungs,
+        heart=heart,
+        rib_top=top + rng.uniform(0.0, 0.06),
+        rib_spacing=rng.uniform(0.115, 0.135),
+        density=rng.uniform(0.44, 0.54),
+        vessel_seed=int(rng.integers(2**31)),
+        sex=str(rng.choice(["M", "F"])),
+        age=int(rng.integers(18, 90)),
+    )
+
+
+def _sample_exposure(rng: np.random.Generator, ap_probability: float) -> _Exposure:
+    return _Exposure(
+        view="AP" if rng.random() < ap_probability else "PA",
+        angle=math.radians(rng.normal(0, 2.5)),
+        shift=(rng.normal(0, 0.03), rng.normal(0, 0.03)),
+        zoom=rng.uniform(0.93, 1.05),
+        offset=rng.uniform(0.02, 0.12),
+        contrast=rng.uniform(0.85, 1.2),
+        gamma=rng.uniform(0.8, 1.25),
+        noise=rng.uniform(0.008, 0.02),
+    )
+
+
+class _Frame:
+    """Pixel grid in image coordinates ([-1, 1], pixel centres) and in the body frame."""
+
+    def __init__(self, size: int, exposure: _Exposure):
+        p = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1).astype(np.float32)
+        self.x, self.y = p[None, :], p[:, None]
+        c, s = math.cos(exposure.angle), math.sin(exposure.angle)
+        dx, dy = (self.x - exposure.shift[0]) / exposure.zoom, (self.y - exposure.shift[1]) / exposure.zoom
+        self.bx, self.by = c * dx + s * dy, -s * dx + c * dy
+        self.exposure = exposure
+
+    def body_to_pixel(self, bx: np.ndarray, by: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        e = self.exposure
+        c, s = math.cos(e.angle), math.sin(e.angle)
+        x = (c * bx - s * by) * e.zoom + e.shift[0]
+        y = (s * bx + c * by) * e.zoom + e.shift[1]
+        return (y + 1) / 2 * size - 0.5, (x + 1) / 2 * size - 0.5
+
+
+@dataclass
+class _LungGeometry:
+    sdf: np.ndarray  # approximate signed distance to the lung border (body units, > 0 inside)
+    r: np.ndarray  # normalised radius (1 on the elliptic border)
+    theta: np.ndarray  # 0 = towards the apex, pi/2 = lateral
+    scale: float
+
+
+def _lung_geometry(lung: _Lung, f: _Frame) -> _LungGeometry:
+    base_ext = lung.base + 0.10
+    cy, ry = (lung.top + base_ext) / 2, (base_ext - lung.top) / 2
+    u = (f.bx - lung.cx) * lung.side  # > 0 lateral
+    v = (f.by - cy) / ry
+    narrowing = 0.62 + 0.38 * np.clip((v + 1) / 1.6, 0, 1) ** 0.6  # narrow apex, wide base
+    un = u / (lung.half_width * narrowing)
+    r = np.sqrt(un**2 + v**2)
+    scale = 0.8 * lung.half_width
+    dome_shape = np.clip(1 - ((u - 0.05 * lung.half_width) / (1.15 * lung.half_width)) ** 2, 0, 1)
+    dome = lung.base - lung.dome * dome_shape
+    sdf = np.minimum((1 - r) * scale, dome - f.by)
+    return _LungGeometry(sdf=sdf, r=r, theta=np.arctan2(un, -v), scale=scale)
+
+
+def _soft(field: np.ndarray, width: float) -> np.ndarray:
+    return np.clip(field / width + 0.5, 0, 1)
+
+
+def _vessels(patient: _Patient, lung: _Lung, geo: _LungGeometry, f: _Frame) -> np.ndarray:
+    """Vessel tree of one lung: random walks from the hilum, drawn at GRID px and blurred."""
+    rng = np.random.default_rng([patient.vessel_seed, lung.side + 1])
+    n, steps = 70, 45
+    hilum = np.array([lung.cx - lung.side * 0.45 * lung.half_width, (lung.top + lung.base) / 2 + 0.05])
+    angle = rng.uniform(-0.75 * np.pi, 0.75 * np.pi, n)  # 0 = lateral, spread up and down
+    pos = hilum + rng.normal(0, 0.035, (n, 2))
+    weight = rng.uniform(0.6, 1.0, n)
+    image = np.zeros((GRID, GRID), np.float32)
+    inside = geo.sdf > 0
+    for step in range(steps):
+        angle += rng.normal(0, 0.18, n)
+        pos = pos + 0.014 * np.stack([lung.side * np.cos(angle), np.sin(angle)], axis=1)
+        rows, cols = f.body_to_pixel(pos[:, 0], pos[:, 1], GRID)
+        rows, cols = np.rint(rows).astype(int), np.rint(cols).astype(int)
+        ok = (rows >= 0) & (rows < GRID) & (cols >= 0) & (cols < GRID)
+        ok[ok] &= inside[rows[ok], cols[ok]]
+        weight = np.where(ok, weight, 0.0)
+        taper = min(1.0, 0.3 + step / 8) * (1 - step / steps) ** 1.5  # faint at the hilum and the tips
+        np.add.at(image, (rows[ok], cols[ok]), (weight * taper)[ok])
+    return ndimage.gaussian_filter(image, 0.8)
+
+
+# ----------------------------------------------------------------------------- lesions
+@dataclass(frozen=True)
+class _Crescent:  # pneumothorax
+    side: int
+    theta: float  # centre angle (0 = apex, pi/2 = lateral)
+    span: float  # half-width in angle
+    thickness: float  # maximal depth, in normalised radius
+
+
+@dataclass(frozen=True)
+class _Opacity:  # pneumonia
+    side: int
+    u: float  # centre in lung-relative coordinates (-1..1)
+    v: float
+    size: float  # body units
+    seed: int
+
+
+def _crescent_fields(c: _Crescent, geo: _LungGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """(field > 0 inside the crescent, the pleural line along its inner edge)."""
+    angle = np.clip(np.abs(geo.theta - c.theta) / c.span, 0, 1)
+    depth = c.thickness * np.clip(np.cos(angle * np.pi / 2), 0, 1) ** 0.7
+    inner = (geo.r - (1 - depth)) * geo.scale
+    field = np.minimum(geo.sdf, inner)
+    pleura = np.exp(-((inner / 0.007) ** 2)) * np.clip(depth / 0.04, 0, 1) * _soft(geo.sdf, 0.02)
+    return field, pleura
+
+
+def _opacity_field(o: _Opacity, lung: _Lung, geo: _LungGeometry, f: _Frame) -> np.ndarray:
+    """Compactly supported, irregular opacity (0 outside), restricted to the lung."""
+    rng = np.random.default_rng(o.seed)
+    cx = lung.cx + lung.side * o.u * lung.half_width
+    cy = (lung.top + lung.base) / 2 + o.v * (lung.base - lung.top) / 2
+    field = np.zeros((GRID, GRID), np.float32)
+    for _ in range(int(rng.integers(3, 6))):
+        px, py = cx + rng.normal(0, 0.4 * o.size), cy + rng.normal(0, 0.6 * o.size)
+        s = o.size * rng.uniform(0.5, 0.7)
+        field += rng.uniform(0.6, 1.0) * np.exp(-((f.bx - px) ** 2 + (0.8 * (f.by - py)) ** 2) / (2 * s * s))
+    fluff = ndimage.gaussian_filter(rng.standard_normal((GRID, GRID)).astype(np.float32), 3.5)
+    field *= np.clip(1 + 0.3 * fluff / fluff.std(), 0, None)
+    field /= field.max()
+    return np.clip((field - 0.25) / 0.75, 0, None) * np.clip(geo.sdf / 0.03, 0, 1)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """Everything that determines one image."""
+
+    image_id: str
+    patient_id: str
+    uids: tuple[str, str, str]  # study, series, SOP instance
+    patient: _Patient
+    exposure: _Exposure
+    lesions: tuple[_Crescent | _Opacity, ...]
+    noise_seed: tuple[int, ...]
+    heart_scale: float = 1.0
+    split_overlap: int | None = None  # SIIM: write the single crescent as two rows
+    rsna_class: str = ""
+
+
+# ----------------------------------------------------------------------------- rendering
+_PNEUMOTHORAX_DARK = 0.13  # density removed inside the crescent
+_PLEURA = 0.10
+_OPACITY = 0.32  # density added at the opacity's peak
+
+
+def _render(case: _Case, draw_lesions: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+    """uint8 SIZE x SIZE image and, per lesion, its field at GRID px (> 0 on the lesion).
+
+    With ``draw_lesions=False`` the same image is rendered without its lesions.
+    """
+    patient, exposure = case.patient, case.exposure
+    rng = np.random.default_rng(case.noise_seed)
+    f = _Frame(GRID, exposure)
+    bx, by = f.bx, f.by
+    ax = bx - patient.body_x
+    d = np.abs(ax)
+    # torso: neck widening into sloping shoulders; soft tissue thickest in the middle
+    shoulder = np.clip((by - patient.rib_top + 0.32) / 0.3, 0, 1)
+    half = 0.2 + (patient.body_half_width - 0.2) * (shoulder * shoulder * (3 - 2 * shoulder)) ** 0.5
+    thickness = np.sqrt(np.clip(1 - (ax / half) ** 2, 0, 1))
+    density = patient.density * _soft(half - d, 0.03) * (0.55 + 0.45 * thickness)
+    # heart (replaces most of the lung air it overlaps) and mediastinum with vertebrae
+    hx, hy, hrx, hry = patient.heart
+    hrx, hry = hrx * case.heart_scale * (1.12 if exposure.view == "AP" else 1.0), hry * case.heart_scale
+    heart = _soft(1 - np.sqrt(((bx - hx) / hrx) ** 2 + ((by - hy) / hry) ** 2), 0.25)
+    # lungs: air, thinner near the borders; vessels and faint texture
+    noise = rng.standard_normal((GRID, GRID)).astype(np.float32)
+    texture = ndimage.gaussian_filter(noise, 1.0) - ndimage.gaussian_filter(noise, 3.0)
+    geometries = {lung.side: _lung_geometry(lung, f) for lung in patient.lungs}
+    air = np.zeros((GRID, GRID), np.float32)
+    markings = np.zeros((GRID, GRID), np.float32)
+    for lung in patient.lungs:
+        geo = geometries[lung.side]
+        soft = _soft(geo.sdf, 0.03)
+        air = np.maximum(air, soft * (0.65 + 0.35 * np.clip(geo.sdf / 0.12, 0, 1)))
+        markings += soft * (0.10 * _vessels(patient, lung, geo, f) + 0.05 * texture)
+    markings *= 1 - 0.75 * heart
+    density -= 0.36 * air * (1 - 0.75 * heart)
+    spine = np.exp(-((ax / 0.08) ** 4)) * (1 - 0.5 * heart) * (0.12 + 0.015 * np.cos(by * 2 * np.pi / 0.11))
+    density += 0.04 * heart + spine
+    # posterior ribs and clavicles (bone), most visible over the lungs
+    k = np.arange(10, dtype=np.float32)[:, None, None]
+    rib_y = patient.rib_top + k * patient.rib_spacing - 0.35 * d + 1.1 * d**2
+    ribs = np.exp(-(((by - rib_y) / 0.03) ** 2)).max(axis=0)
+    ribs *= (0.15 + 0.85 * air * (1 - 0.75 * heart)) * _soft(half - 0.08 - d, 0.06) * _soft(d - 0.06, 0.05)
+    density += 0.07 * ribs
+    clavicle_y = patient.rib_top + 0.06 - 0.45 * (d - 0.1) + 0.35 * (d - 0.1) ** 2
+    clavicles = np.exp(-(((by - clavicle_y) / 0.028) ** 2)) * _soft(0.6 - d, 0.06) * _soft(d - 0.07, 0.03)
+    density += 0.09 * clavicles
+    markings = ndimage.gaussian_filter(markings, 0.7)
+    density = ndimage.gaussian_filter(density, 0.7) + markings
+    # lesions, added after the blur so that they stay inside their fields' support
+    fields = []
+    for lesion in case.lesions:
+        lung = next(lung for lung in patient.lungs if lung.side == lesion.side)
+        geo = geometries[lesion.side]
+        if isinstance(lesion, _Crescent):
+            field, pleura = _crescent_fields(lesion, geo)
+            if draw_lesions:
+                density -= np.clip(field / 0.008, 0, 1) * (markings + _PNEUMOTHORAX_DARK)
+                density += _PLEURA * pleura
+        else:
+            field = _opacity_field(lesion, lung, geo, f)
+            if draw_lesions:
+                density += _OPACITY * field**0.7
+        fields.append(field)
+
+    e = exposure
+    low = np.clip(e.offset + e.contrast * density, 0, 1) ** e.gamma
+    low += ndimage.gaussian_filter(noise, 6.0) * 0.05  # mottle, reuses the noise draw
+    image = _upsample(low.astype(np.float32))
+    image += e.noise * rng.standard_normal((SIZE, SIZE), dtype=np.float32)
+    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8), fields
+
+
+def _upsample(field: np.ndarray) -> np.ndarray:
+    """GRID → SIZE bilinear (so a field's support only grows by one GRID pixel)."""
+    return np.array(Image.fromarray(field).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+
+
+# ----------------------------------------------------------------------------- datasets
+def _check(n_images: int, positive_fraction: float) -> int:
+    """Validate the arguments; returns the number of positive images."""
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 4:
+        raise ValueError(f"n_images must be an integer >= 4, got {n_images!r}")
+    if not 0 < positive_fraction < 1:
+        raise ValueError(f"positive_fraction must lie strictly between 0 and 1, got {positive_fraction!r}")
+    return min(max(round(n_images * positive_fraction), 1), n_images - 1)
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+def _uids(rng: np.random.Generator, n: int, stamp: str) -> list[tuple[str, str, str]]:
+    """(study, series, SOP) UIDs shaped like the Kaggle ones (``...3.1.2/3/4.8323329...``)."""
+    numbers = 1000 + rng.choice(max(n, 13000), size=n, replace=False)  # unique per image
+    uids = []
+    for number in numbers:
+        middle = f"8323329.{number}.{stamp}{rng.integers(1000):03d}"
+        last = int(rng.integers(100002, 999999))
+        # the real files number study, series and instance alike, with neighbouring last parts
+        study, series, sop = (f"{_UID_ROOT}.{kind}.{middle}.{last + shift}" for kind, shift in _UID_PARTS)
+        uids.append((study, series, sop))
+    return uids
+
+
+def _pick(rng: np.random.Generator, population, k: int) -> set[int]:
+    return {int(i) for i in rng.choice(np.asarray(sorted(population)), size=k, replace=False)}
+
+
+def _balanced_positives(rng: np.random.Generator, exposures: list[_Exposure], n_pos: int) -> set[int]:
+    """Pick the positive images by systematic sampling along the exposure brightness.
+
+    Both classes then get the same spread of exposures, so that the label cannot be read
+    from the global brightness, not even by chance in a small demo.
+    """
+    reference = np.linspace(0.0, 0.6, 7)  # densities from air to bone
+    brightness = [np.mean(np.clip(e.offset + e.contrast * reference, 0, 1) ** e.gamma) for e in exposures]
+    order = np.argsort(brightness, kind="stable")
+    steps = rng.random() + n_pos * np.arange(len(order) + 1) / len(order)
+    return {int(i) for i in order[np.diff(np.floor(steps)) > 0]}  # exactly n_pos of them
+
+
+def _crescent(rng: np.random.Generator, side: int) -> _Crescent:
+    return _Crescent(
+        side, theta=rng.uniform(0.1, 1.3), span=rng.uniform(0.7, 1.1), thickness=rng.uniform(0.16, 0.30)
+    )
+
+
+def _opacity(rng: np.random.Generator, side: int) -> _Opacity:
+    u, v, size = rng.uniform(-0.3, 0.5), rng.uniform(-0.35, 0.55), rng.uniform(0.12, 0.2)
+    return _Opacity(side, u=u, v=v, size=size, seed=int(rng.integers(2**31)))
+
+
+def _plan_siim(n_images: int, positive_fraction: float, seed: int) -> list[_Case]:
+    n_pos = _check(n_images, positive_fraction)
+    plan = np.random.default_rng([seed, 1])
+    rngs = [np.random.default_rng([seed, 2, i]) for i in range(n_images)]
+    exposures = [_sample_exposure(rng, ap_probability=0.2) for rng in rngs]
+    positives = _balanced_positives(plan, exposures, n_pos)
+    multi = _pick(plan, positives, max(1, round(MULTI_ROW_FRACTION * n_pos)))
+    # a few patients with two images: the second image of a pair shares the first's patient
+    pairs = plan.choice(n_images, size=2 * max(1, n_images // 10), replace=False).reshape(-1, 2)
+    owner = {int(b): int(a) for a, b in pairs}
+    patient_ids = [_uuid(plan) for _ in range(n_images)]
+    uids = _uids(plan, n_images, "1517875")
+    cases = []
+    for i in range(n_images):
+        p, rng = owner.get(i, i), rngs[i]
+        lesions, split = [], None
+        if i in positives:
+            side = int(rng.choice([-1, 1]))
+            lesions.append(_crescent(rng, side))
+            if i in multi and rng.random() < 0.5:
+                lesions.append(_crescent(rng, -side))  # bilateral: one row per lung
+            elif i in multi:
+                split = int(rng.integers(0, 8))  # one crescent in two (overlapping) rows
+        case = _Case(
+            image_id=uids[i][2],
+            patient_id=patient_ids[p],
+            uids=uids[i],
+            patient=_sample_patient(np.random.default_rng([seed, 3, p])),
+            exposure=exposures[i],
+            lesions=tuple(lesions),
+            noise_seed=(seed, 4, i),
+            split_overlap=split,
+        )
+        cases.append(case)
+    return cases
+
+
+def _plan_rsna(n_images: int, positive_fraction: float, seed: int) -> list[_Case]:
+    n_pos = _check(n_images, positive_fraction)
+    plan = np.random.default_rng([seed, 11])
+    rngs = [np.random.default_rng([seed, 12, i]) for i in range(n_images)]
+    exposures = [_sample_exposure(rng, ap_probability=0.4) for rng in rngs]
+    positives = _balanced_positives(plan, exposures, n_pos)
+    two_boxes = _pick(plan, positives, round(TWO_BOX_FRACTION * n_pos))
+    patient_ids = [_uuid(plan) for _ in range(n_images)]
+    uids = _uids(plan, n_images, "1517874")
+    cases = []
+    for i in range(n_images):
+        rng = rngs[i]
+        lesions, heart_scale, klass = [], 1.0, "Lung Opacity"
+        if i in positives:
+            side = int(rng.choice([-1, 1]))
+            lesions.append(_opacity(rng, side))
+            if i in two_boxes:
+                lesions.append(_opacity(rng, -side))  # second opacity in the other lung
+        else:
+            klass = str(rng.choice(["Normal", "No Lung Opacity / Not Normal"]))
+            if klass != "Normal":
+                heart_scale = rng.uniform(1.0, 1.25)  # something else abnormal, e.g. cardiomegaly
+        case = _Case(
+            image_id=patient_ids[i],
+            patient_id=patient_ids[i],
+            uids=uids[i],
+            patient=_sample_patient(np.random.default_rng([seed, 13, i])),
+            exposure=exposures[i],
+            lesions=tuple(lesions),
+            noise_seed=(seed, 14, i),
+            heart_scale=heart_scale,
+            rsna_class=klass,
+        )
+        cases.append(case)
+    return cases
+
+
+def _write_dicom(path: Path, pixels: np.ndarray, case: _Case) -> None:
+    study, series, sop = case.uids
+    view = case.exposure.view
+    write_jpeg_dicom(
+        path,
+        pixels,
+        patient_id=case.patient_id,
+        study_uid=study,
+        series_uid=series,
+        sop_uid=sop,
+        extra={
+            "ViewPosition": view,
+            "SeriesDescription": f"view: {view}",
+            "PatientSex": case.patient.sex,
+            "PatientAge": f"{case.patient.age:03d}Y",
+        },
+    )
+
+
+def _split(mask: np.ndarray, overlap: int) -> list[np.ndarray]:
+    """Cut a crescent in two across its long axis; the parts overlap by ``overlap`` px."""
+    rows, cols = np.nonzero(mask)
+    points = np.stack([rows, cols], axis=1).astype(np.float64)
+    points -= points.mean(axis=0)
+    along = points @ np.linalg.svd(points, full_matrices=False)[2][0]  # position on the long axis
+    cut = np.median(along)
+    parts = []
+    for keep in (along < cut + overlap / 2, along >= cut - overlap / 2):
+        part = np.zeros_like(mask)
+        part[rows[keep], cols[keep]] = 1
+        parts.append(part)
+    return parts
+
+
+def _box(support: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight bounding box (x, y, width, height) of a non-empty pixel mask."""
+    rows, cols = np.nonzero(support)
+    r0, c0 = int(rows.min()), int(cols.min())
+    return float(c0), float(r0), float(cols.max() - c0 + 1), float(rows.max() - r0 + 1)
+
+
+def _lesion_masks(fields: list[np.ndarray]) -> list[np.ndarray]:
+    return [(_upsample(field.astype(np.float32)) > 0).astype(np.uint8) for field in fields]
+
+
+def write_siim_demo(
+    root: str | Path,
+    n_images: int,
+    positive_fraction: float = 0.5,
+    seed: int = 0,
+    *,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Write a SIIM-ACR-like dataset under ``root``; returns the truth per image.
+
+    Dicts ``{image_id, patient_id, label, mask}`` (mask: uint8 SIZE x SIZE, the union of
+    the image's CSV rows), in the order of generation. ``progress(done, total)`` is called
+    after each image.
+    """
+    cases = _plan_siim(n_images, positive_fraction, seed)
+    root = Path(root)
+    truth, rows = [], []
+    for k, case in enumerate(cases):
+        pixels, fields = _render(case)
+        parts = _lesion_masks(fields)
+        if case.split_overlap is not None:
+            parts = _split(parts[0], case.split_overlap)
+        study, series, sop = case.uids
+        _write_dicom(root / "dicom-images-train" / study / series / f"{sop}.dcm", pixels, case)
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        for part in parts:
+            mask |= part
+        rows += [(sop, encode_siim_rle(part)) for part in parts] or [(sop, "-1")]
+        label = int(bool(parts))
+        truth.append({"image_id": sop, "patient_id": case.patient_id, "label": label, "mask": mask})
+        if progress:
+            progress(k + 1, len(cases))
+    order = np.random.default_rng([seed, 5]).permutation(len(rows))  # not grouped by label
+    text = "ImageId, EncodedPixels\n" + "".join(f"{rows[j][0]}, {rows[j][1]}\n" for j in order)
+    (root / "train-rle.csv").write_text(text, newline="")
+    return truth
+
+
+def write_rsna_demo(
+    root: str | Path,
+    n_images: int,
+    positive_fraction: float = 0.5,
+    seed: int = 0,
+    *,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Write an RSNA-pneumonia-like dataset under ``root``; returns the truth per image.
+
+    Dicts ``{image_id, patient_id, label, boxes}`` (boxes: list of (x, y, w, h) floats in
+    SIZE px; image_id = patient_id = patientId), in the order of generation.
+    ``progress(done, total)`` is called after each image.
+    """
+    cases = _plan_rsna(n_images, positive_fraction, seed)
+    root = Path(root)
+    truth, label_rows, class_rows = [], [], []
+    for k, case in enumerate(cases):
+        pixels, fields = _render(case)
+        boxes = [_box(mask) for mask in _lesion_masks(fields)]
+        pid = case.patient_id
+        _write_dicom(root / "stage_2_train_images" / f"{pid}.dcm", pixels, case)
+        rows = [[pid, *(f"{v:.1f}" for v in box), "1"] for box in boxes] or [[pid, "", "", "", "", "0"]]
+        label_rows.append(rows)
+        class_rows.append([[pid, case.rsna_class]] * len(rows))
+        truth.append({"image_id": pid, "patient_id": pid, "label": int(bool(boxes)), "boxes": boxes})
+        if progress:
+            progress(k + 1, len(cases))
+    order = np.random.default_rng([seed, 15]).permutation(len(cases))  # a patient's rows stay together
+    _write_csv(
+        root / "stage_2_train_labels.csv",
+        ["patientId", "x", "y", "width", "height", "Target"],
+        [row for j in order for row in label_rows[j]],
+    )
+    _write_csv(
+        root / "stage_2_detailed_class_info.csv",
+        ["patientId", "class"],
+        [row for j in order for row in class_rows[j]],
+    )
+    return truth
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), newline="")
+
+
+def write_demo(
+    fmt: str, root: str | Path, n_images: int, positive_fraction: float = 0.5, seed: int = 0, *,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Write the demo dataset of format ``fmt`` ("siim" or "rsna"); see the two writers."""
+    writers = {"siim": write_siim_demo, "rsna": write_rsna_demo}
+    if fmt not in writers:
+        raise ValueError(f"unknown demo format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return writers[fmt](root, n_images, positive_fraction, seed, progress=progress)

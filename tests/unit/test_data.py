@@ -1,0 +1,182 @@
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from skimage.transform import resize
+
+import kaggle_like
+from conftest import REPO, tool_env
+from salaudit import data
+from salaudit.labels import boxes_to_mask
+
+
+def iou(a, b):
+    a, b = a > 0, b > 0
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_siim_like_dataset_converts_exactly(tmp_path):
+    truth = kaggle_like.write_siim_like(tmp_path / "siim")
+    size = 64
+    converted = data.convert_dataset("siim", tmp_path / "siim", size)
+    assert converted.problems == []
+    manifest = converted.manifest
+    assert manifest["image_id"].tolist() == sorted(truth)  # ordered by id
+    assert list(manifest.columns) == data.MANIFEST_COLUMNS
+    assert converted.images.shape == converted.masks.shape == (6, size, size)
+    assert converted.images.dtype == converted.masks.dtype == np.uint8
+    for i, row in manifest.iterrows():
+        label, mask = truth[row.image_id]
+        assert row.label == label
+        expected = resize(mask.astype(float), (size, size), anti_aliasing=True) >= 0.5
+        if label:
+            assert iou(converted.masks[i], expected) >= 0.95
+        else:
+            assert not converted.masks[i].any()
+    assert manifest.set_index("image_id").loc["1.2.3.11", "n_regions"] == 2
+    # SIIM boxes are the bounding boxes of the mask's connected regions
+    for image_id, group in converted.boxes.groupby("image_id"):
+        mask = converted.masks[manifest.index[manifest.image_id == image_id][0]]
+        rows, cols = np.nonzero(mask)
+        assert len(group) == 1  # the two rows of 1.2.3.11 overlap: one region
+        assert group[["x0", "y0", "x1", "y1"]].values.tolist() == [[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]]
+    assert set(manifest["transfer_syntax"]) == {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.1"}
+    assert manifest["patient_id"].str.startswith("patient-").all()
+    # the image content survives: the downsampled truth vs the converted pixels
+    first = pydicom.dcmread(next((tmp_path / "siim").rglob("1.2.3.10.dcm"))).pixel_array
+    expected_pixels = resize(first.astype(float), (size, size), anti_aliasing=True, preserve_range=True)
+    assert np.abs(converted.images[0] - expected_pixels).mean() < 3
+
+
+def test_rsna_like_dataset_boxes_land_where_they_should(tmp_path):
+    truth = kaggle_like.write_rsna_like(tmp_path / "rsna")
+    converted = data.convert_dataset("rsna", tmp_path / "rsna", 64)
+    assert converted.problems == []
+    manifest = converted.manifest.set_index("image_id")
+    # patient 1: x 256..768, y 256..512 of 1024 -> columns 16..47, rows 16..31 at 64 px
+    mask = converted.masks[manifest.index.get_loc("aaaa-0001")]
+    expected = np.zeros((64, 64), np.uint8)
+    expected[16:32, 16:48] = 1
+    np.testing.assert_array_equal(mask, expected)
+    for pid, (label, boxes) in truth.items():
+        i = manifest.index.get_loc(pid)
+        assert manifest.loc[pid, "label"] == label
+        assert manifest.loc[pid, "n_regions"] == len(boxes)
+        np.testing.assert_array_equal(converted.masks[i], boxes_to_mask(boxes, 1024, 1024, 64))
+    boxes = converted.boxes
+    assert list(boxes.columns) == data.BOX_COLUMNS
+    assert boxes[boxes.image_id == "aaaa-0001"][["x0", "y0", "x1", "y1"]].values.tolist() == [[16, 16, 48, 32]]
+    assert (boxes.image_id == "aaaa-0002").sum() == 2 and not (boxes.image_id == "aaaa-0003").any()
+    assert manifest.loc["aaaa-0001", "class"] == "Lung Opacity"
+    assert manifest.loc["aaaa-0003", "class"] == "Normal"
+
+
+def test_parallel_workers_give_identical_output(tmp_path):
+    kaggle_like.write_siim_like(tmp_path / "siim")
+    one = data.convert_dataset("siim", tmp_path / "siim", 48, workers=1)
+    two = data.convert_dataset("siim", tmp_path / "siim", 48, workers=2)
+    np.testing.assert_array_equal(one.images, two.images)
+    np.testing.assert_array_equal(one.masks, two.masks)
+    pd.testing.assert_frame_equal(one.manifest, two.manifest)
+
+
+@pytest.fixture
+def broken_siim(tmp_path):
+    """A SIIM-like dataset with one of each kind of bad input."""
+    root = tmp_path / "siim"
+    kaggle_like.write_siim_like(root)
+    images = root / "dicom-images-train"
+    # 1. truncated DICOM
+    victim = next(images.rglob("1.2.3.13.dcm"))
+    victim.write_bytes(victim.read_bytes()[:600])
+    # 2. an image with no label row
+    kaggle_like.write_dicom(images / "x" / "y" / "1.2.3.20.dcm", np.zeros((256, 256), np.uint8), "p20", "1.2.3.20")
+    # 3. unsupported transfer syntax
+    kaggle_like.write_dicom(images / "x" / "y" / "1.2.3.21.dcm", np.zeros((256, 256), np.uint8), "p21", "1.2.3.21")
+    ds = pydicom.dcmread(images / "x" / "y" / "1.2.3.21.dcm")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+    ds.save_as(images / "x" / "y" / "1.2.3.21.dcm")
+    with open(root / "train-rle.csv", "a") as f:
+        f.write("1.2.3.21, -1\n")
+        f.write("1.2.3.30, -1\n")  # 4. a label row whose image is missing
+        f.write("1.2.3.10, 65530 100\n")  # 5. malformed RLE: leaves the 256x256 image (2nd row of 1.2.3.10)
+    return root
+
+
+def test_bad_inputs_are_each_reported(broken_siim):
+    converted = data.convert_dataset("siim", broken_siim, 32)
+    reasons = {p.source: p.reason for p in converted.problems}
+    assert len(converted.problems) == 5
+    truncated = next(s for s in reasons if s.endswith("1.2.3.13.dcm"))
+    assert "cannot be decoded" in reasons[truncated] or "not a readable" in reasons[truncated]
+    assert "no row for 1.2.3.20" in reasons["dicom-images-train/x/y/1.2.3.20.dcm"]
+    assert "no installed decoder" in reasons["dicom-images-train/x/y/1.2.3.21.dcm"]
+    assert "no DICOM file 1.2.3.30.dcm" in reasons["train-rle.csv:1.2.3.30"]
+    malformed = next(r for s, r in reasons.items() if s.endswith("1.2.3.10.dcm"))
+    assert "ImageId 1.2.3.10 (train-rle.csv line 11)" in malformed and "outside" in malformed
+    assert set(converted.manifest["image_id"]) == {"1.2.3.11", "1.2.3.12", "1.2.3.14", "1.2.3.15"}
+
+
+def run_convert(root, out, mode):
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "convert.py"), "--format", "siim", "--root", str(root),
+         "--image-size", "32", "--out", str(out), "--on-bad-input", mode, "--workers", "1"],
+        capture_output=True, text=True, env=tool_env(),
+    )
+
+
+def test_cli_fail_mode_lists_one_line_per_problem(broken_siim, tmp_path):
+    result = run_convert(broken_siim, tmp_path / "out", "fail")
+    assert result.returncode == 1
+    lines = [l for l in result.stderr.splitlines() if l.startswith("BAD INPUT ")]
+    assert len(lines) == 5
+    assert "Traceback" not in result.stderr
+    assert "5 unusable inputs" in result.stderr
+    assert not (tmp_path / "out" / "images.npy").exists()
+
+
+def test_cli_skip_mode_writes_rejected_csv(broken_siim, tmp_path):
+    out = tmp_path / "out"
+    result = run_convert(broken_siim, out, "skip")
+    assert result.returncode == 0, result.stderr
+    rejected = pd.read_csv(out / "rejected.csv")
+    assert list(rejected.columns) == ["source", "reason"]
+    assert len(rejected) == 5
+    manifest = data.read_manifest(out / "manifest.csv")
+    images = np.load(out / "images.npy", mmap_mode="r")
+    assert len(manifest) == images.shape[0] == 4
+    assert manifest["image_id"].tolist() == ["1.2.3.11", "1.2.3.12", "1.2.3.14", "1.2.3.15"]  # kept as text
+
+
+def test_missing_dataset_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(data.DatasetError, match="train-rle.csv"):
+        data.convert_dataset("siim", tmp_path / "nowhere", 32)
+    assert data.missing_inputs("rsna", tmp_path) == [str(tmp_path / "stage_2_train_labels.csv"),
+                                                    str(tmp_path / "stage_2_train_images")]
+
+
+@pytest.mark.parametrize("fmt", ["siim", "rsna"])
+def test_demo_data_converts_to_the_generators_truth(tmp_path, fmt):
+    from salaudit import demo
+
+    truth = {t["image_id"]: t for t in demo.write_demo(fmt, tmp_path / fmt, 8, 0.5, seed=3)}
+    size = 96
+    converted = data.convert_dataset(fmt, tmp_path / fmt, size)
+    assert converted.problems == []
+    manifest = converted.manifest
+    assert sorted(manifest["image_id"]) == sorted(truth)
+    assert manifest["label"].sum() == sum(t["label"] for t in truth.values()) == 4
+    for i, row in manifest.iterrows():
+        item = truth[row.image_id]
+        assert row.label == item["label"] and row.patient_id == item["patient_id"]
+        if fmt == "siim":
+            expected = resize(item["mask"].astype(float), (size, size), anti_aliasing=True) >= 0.5
+            if item["label"]:
+                assert iou(converted.masks[i], expected) >= 0.95
+            else:
+                assert not converted.masks[i].any()
+        else:
+            np.testing.assert_array_equal(converted.masks[i], boxes_to_mask(item["boxes"], 1024, 1024, size))
