@@ -20,9 +20,12 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(DATASETS),
     fold=r"\d+",
+    arch="|".join(salaudit_models.ARCHITECTURES),
+    localizer="|".join(sorted(set(FORMAT_LOCALIZER.values()))),
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:

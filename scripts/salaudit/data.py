@@ -252,6 +252,33 @@ def write_converted(converted: Converted, out_dir: str | Path) -> None:
     rejected.to_csv(out / "rejected.csv", index=False)
 
 
+def load_converted(folder: str | Path, splits_path: str | Path):
+    """The converted arrays (memory-mapped), manifest and splits of one dataset, checked
+    against each other. Raises ValueError with a one-line reason.
+
+    Returns ``(images, masks, manifest, splits)``.
+    """
+    folder = Path(folder)
+    for path in (folder / "images.npy", folder / "masks.npy", folder / "manifest.csv", Path(splits_path)):
+        if not path.is_file():
+            raise ValueError(f"{path} does not exist")
+    images = np.load(folder / "images.npy", mmap_mode="r")
+    masks = np.load(folder / "masks.npy", mmap_mode="r")
+    if images.ndim != 3 or images.shape[1] != images.shape[2] or images.dtype != np.uint8:
+        raise ValueError(f"{folder}/images.npy must be uint8 [N, S, S], got {images.dtype} {images.shape}")
+    if masks.shape != images.shape:
+        raise ValueError(f"{folder}/masks.npy has shape {masks.shape}, images.npy {images.shape}")
+    manifest = read_manifest(folder / "manifest.csv")
+    if len(manifest) != len(images):
+        raise ValueError(f"{folder}/manifest.csv has {len(manifest)} rows for {len(images)} images")
+    splits = pd.read_csv(splits_path, dtype={"image_id": str}, keep_default_na=False)
+    if not {"image_id", "split", "fold"} <= set(splits.columns):
+        raise ValueError(f"{splits_path}: expected columns image_id,split,fold, got {','.join(splits.columns)}")
+    if splits["image_id"].tolist() != manifest["image_id"].tolist():
+        raise ValueError(f"{splits_path} rows do not match {folder}/manifest.csv")
+    return images, masks, manifest, splits
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """manifest.csv with ids kept as strings (SIIM ids look like numbers to pandas)."""
     return pd.read_csv(path, dtype={"image_id": str, "patient_id": str, "class": str}, keep_default_na=False)

@@ -286,9 +286,9 @@ class _Case:
 
 
 # ----------------------------------------------------------------------------- rendering
-_PNEUMOTHORAX_DARK = 0.13  # density removed inside the crescent
+_PNEUMOTHORAX_DARK = 0.25  # density removed inside the crescent
 _PLEURA = 0.10
-_OPACITY = 0.32  # density added at the opacity's peak
+_OPACITY = 0.6  # density added at the opacity's peak
 
 
 def _render(case: _Case, draw_lesions: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:

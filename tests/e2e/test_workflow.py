@@ -17,6 +17,11 @@ TINY = {
     "folds": 3,
     "test_fraction": 0.25,
     "convert_threads": 2,
+    "n_eval": 3,
+    "torch_threads": 1,
+    "classifiers": {"archs": ["tiny_cnn"], "epochs": 2, "batch_size": 8},
+    "localizers": {"epochs": 1, "unet": {"base_channels": 4, "depth": 3, "batch_size": 4},
+                   "retinanet": {"fpn_channels": 16, "batch_size": 4}},
     "datasets": {
         "siim": {"format": "siim", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 1}},
         "rsna": {"format": "rsna", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 2}},
@@ -61,6 +66,42 @@ def test_contract_files(run, dataset):
     assert (run / "logs" / dataset / "convert.log").read_text().startswith(dataset)
     assert (run / "benchmarks" / dataset / "convert.tsv").exists()
 
+    eval_images = pd.read_csv(out / "eval_images.csv", dtype={"image_id": str})
+    assert list(eval_images.columns) == ["index", "image_id"] and len(eval_images) == 3
+    test_positive = (splits["split"] == "test") & (manifest["label"] == 1)
+    assert test_positive.iloc[eval_images["index"]].all()
+    average = np.load(out / "baselines" / "average_mask.npy")
+    assert average.dtype == np.float32 and average.shape == (64, 64) and 0 < average.max() <= 1
+
+
+@pytest.mark.parametrize("dataset, localizer", [("siim", "unet"), ("rsna", "retinanet")])
+def test_models_and_localizers(run, dataset, localizer):
+    import json
+
+    import torch
+
+    from salaudit.models import load_checkpoint
+
+    out = run / "results" / dataset
+    for fold in range(3):
+        folder = out / "models" / "tiny_cnn" / f"fold{fold}"
+        model, meta = load_checkpoint(folder / "model.pt")
+        assert meta["arch"] == "tiny_cnn" and meta["settings"]["fold"] == fold and meta["settings"]["seed"] == 0
+        assert meta["versions"]["torch"] == torch.__version__
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert {"val_auroc", "test_auroc", "best_epoch", "seconds", "device"} <= set(metrics)
+        predictions = pd.read_csv(folder / "predictions.csv")
+        assert list(predictions.columns) == ["image_id", "label", "prob"] and len(predictions) == 6
+        assert not (folder / "train_state.pt").exists()
+        maps = np.load(out / "localizers" / localizer / f"fold{fold}" / "maps.npy")
+        assert maps.dtype == np.float16 and maps.shape == (3, 64, 64)
+        assert maps.min() >= 0 and maps.max() <= 1
+    log = (run / "logs" / dataset / "models" / "tiny_cnn" / "fold0" / "train.log").read_text()
+    assert "epoch 1/2" in log and "val_auroc" in log
+    tables = run / "results" / "tables"
+    assert set(pd.read_csv(tables / "classifiers.csv")["dataset"]) == {"siim", "rsna"}
+    assert len(pd.read_csv(tables / "localizers.csv")) == 6
+
 
 def test_nothing_left_to_do(run):
     result = snakemake(run, "-n")
@@ -78,7 +119,8 @@ def test_dry_run_lists_the_jobs(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
-    for rule in ("demo_data", "convert", "split"):
+    for rule in ("demo_data", "convert", "split", "eval_images", "average_mask", "train_classifier",
+                 "train_localizer", "summarize_models"):
         assert f"rule {rule}:" in text
 
 
@@ -93,6 +135,18 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"classifiers": {"archs": ["resnet9"]}}, "unknown architecture 'resnet9'"),
+    ({"image_size": 64, "classifiers": {"archs": ["inception_v3"]}}, "inception_v3 needs image_size >= 75"),
+    ({"classifiers": {"archs": ["tiny_cnn"], "pretrained": {"tiny_cnn": "/no/such/weights.pth"}}},
+     "no file /no/such/weights.pth"),
+])
+def test_model_config_errors_before_any_job(tmp_path, change, message):
+    result = snakemake(tmp_path, "-n", config={**TINY, **change})
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
 
 
 def test_missing_kaggle_folder_is_named(tmp_path):

@@ -180,3 +180,19 @@ def test_demo_data_converts_to_the_generators_truth(tmp_path, fmt):
                 assert not converted.masks[i].any()
         else:
             np.testing.assert_array_equal(converted.masks[i], boxes_to_mask(item["boxes"], 1024, 1024, size))
+
+
+def test_load_converted_checks_the_files_against_each_other(tmp_path):
+    kaggle_like.write_siim_like(tmp_path / "siim")
+    data.write_converted(data.convert_dataset("siim", tmp_path / "siim", 32), tmp_path / "out")
+    manifest = data.read_manifest(tmp_path / "out" / "manifest.csv")
+    splits = pd.DataFrame({"image_id": manifest["image_id"], "split": "train", "fold": 0})
+    splits.to_csv(tmp_path / "splits.csv", index=False)
+    images, masks, loaded, loaded_splits = data.load_converted(tmp_path / "out", tmp_path / "splits.csv")
+    assert isinstance(images, np.memmap) and images.shape == masks.shape == (6, 32, 32)
+    assert loaded["image_id"].tolist() == loaded_splits["image_id"].tolist()
+    splits.iloc[::-1].to_csv(tmp_path / "reordered.csv", index=False)
+    with pytest.raises(ValueError, match="rows do not match"):
+        data.load_converted(tmp_path / "out", tmp_path / "reordered.csv")
+    with pytest.raises(ValueError, match="does not exist"):
+        data.load_converted(tmp_path / "out", tmp_path / "missing.csv")

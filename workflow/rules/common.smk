@@ -6,6 +6,8 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from salaudit import data as salaudit_data  # noqa: E402
+from salaudit import models as salaudit_models  # noqa: E402
+from salaudit.localizers import FORMAT_LOCALIZER  # noqa: E402
 
 DATASETS = config["datasets"]
 
@@ -23,15 +25,28 @@ def check_datasets():
         if "root" in spec:
             missing = salaudit_data.missing_inputs(spec["format"], spec["root"])
             if missing:
-                raise WorkflowError(
-                    f"datasets.{name}: missing {', '.join(missing)}\n"
-                    + salaudit_data.describe_expected(spec["format"], spec["root"])
-                )
+                expected = salaudit_data.describe_expected(spec["format"], spec["root"])
+                raise WorkflowError(f"datasets.{name}: missing {', '.join(missing)}\n{expected}")
         if "splits" in spec and not Path(spec["splits"]).is_file():
             raise WorkflowError(f"datasets.{name}.splits: no file {spec['splits']}")
 
 
+def check_models():
+    """Unknown architectures, too small images, missing weight files: one clear line each."""
+    for arch in config["classifiers"]["archs"]:
+        try:
+            salaudit_models.check_image_size(arch, config["image_size"])
+        except salaudit_models.ModelError as err:
+            raise WorkflowError(f"classifiers.archs: {err}")
+    for arch, path in config["classifiers"]["pretrained"].items():
+        if arch not in config["classifiers"]["archs"]:
+            raise WorkflowError(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")
+        if not Path(path).is_file():
+            raise WorkflowError(f"classifiers.pretrained.{arch}: no file {path} (weights are never downloaded)")
+
+
 check_datasets()
+check_models()
 
 
 def demo_root(name):
@@ -55,5 +70,60 @@ def get_split_file(wildcards):
     return DATASETS[wildcards.dataset].get("splits", [])
 
 
+ARCHS = config["classifiers"]["archs"]
+FOLDS = list(range(config["folds"]))
+
+
+def localizer_of(name):
+    """Masks → U-Net, boxes → RetinaNet (salaudit.localizers)."""
+    return FORMAT_LOCALIZER[DATASETS[name]["format"]]
+
+
+def gpu_request(wildcards):
+    """A GPU is reserved (resources: gpu=1) only when the config asks for device: cuda."""
+    return 1 if config["device"] == "cuda" else 0
+
+
+def _flags(options):
+    """{"batch_size": 32, "augment": False} → "--batch-size 32 --no-augment"."""
+    parts = []
+    for key, value in options.items():
+        name = key.replace("_", "-")
+        if isinstance(value, bool):
+            parts += [] if value else [f"--no-{name}"]
+        elif value is not None:
+            parts.append(f"--{name} {value}")
+    return " ".join(parts)
+
+
+def get_classifier_options(wildcards):
+    c = config["classifiers"]
+    pretrained = c["pretrained"].get(wildcards.arch)
+    return _flags({
+        "epochs": c["epochs"], "batch_size": c["batch_size"], "lr": c["lr"],
+        "weight_decay": c["weight_decay"], "patience": c["patience"], "augment": c["augment"],
+        "seed": config["seed"], "device": config["device"], "pretrained": pretrained,
+    })
+
+
+def get_localizer_options(wildcards):
+    c = config["localizers"]
+    specific = c[wildcards.localizer]
+    return _flags({
+        "epochs": c["epochs"], "patience": c["patience"], "seed": config["seed"], "device": config["device"],
+        **specific,
+    })
+
+
+def get_all_classifier_metrics(wildcards=None):
+    return expand("results/{dataset}/models/{arch}/fold{fold}/metrics.json", dataset=DATASETS, arch=ARCHS, fold=FOLDS)
+
+
+def get_all_localizer_maps(wildcards=None):
+    return [path for name in DATASETS for path in expand(
+        "results/{dataset}/localizers/{localizer}/fold{fold}/maps.npy",
+        dataset=name, localizer=localizer_of(name), fold=FOLDS)]
+
+
 def get_final_outputs():
-    return [f"results/{name}/splits.csv" for name in DATASETS]
+    return ["results/tables/classifiers.csv", "results/tables/localizers.csv"]

@@ -1,0 +1,29 @@
+"""Baselines that need no model: the paper's average mask, the evaluation image list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def average_mask(masks: np.ndarray, labels: np.ndarray, splits: pd.DataFrame) -> np.ndarray:
+    """Mean mask of the positive images of the training pool (never the test split): float32 [S, S] in [0, 1]."""
+    chosen = np.flatnonzero((splits["split"] == "train").to_numpy() & (np.asarray(labels) == 1))
+    if len(chosen) == 0:
+        raise ValueError("no positive training images to average")
+    total = np.zeros(masks.shape[1:], dtype=np.float64)
+    for start in range(0, len(chosen), 256):  # masks may be a memory map: read in chunks
+        total += masks[chosen[start:start + 256]].sum(axis=0, dtype=np.float64)
+    return (total / len(chosen)).astype(np.float32)
+
+
+def select_eval_images(manifest: pd.DataFrame, splits: pd.DataFrame, n_eval: int, seed: int) -> pd.DataFrame:
+    """The first ``n_eval`` positive test images in a seeded order: ``index,image_id``.
+
+    ``index`` is the row in the converted arrays. Every map of every model, method and
+    randomization step is computed on this list, in this order.
+    """
+    positive_test = np.flatnonzero((splits["split"] == "test").to_numpy() & (manifest["label"].to_numpy() == 1))
+    order = np.random.default_rng(seed).permutation(len(positive_test))
+    chosen = positive_test[order[:n_eval]]
+    return pd.DataFrame({"index": chosen, "image_id": manifest["image_id"].to_numpy()[chosen]})

@@ -1,0 +1,181 @@
+"""Classifier architectures: registry, preprocessing, cascade blocks, checkpoints.
+
+Every architecture takes ``[B, 3, S, S]`` float input in [-1, 1] (`preprocess`) and returns
+two logits (normal, abnormal). Nothing is ever downloaded: ``pretrained`` reads a local
+state-dict file (e.g. torchvision's ImageNet weights saved by the user), skipping the
+classification head, whose shape differs.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ModelError(ValueError):
+    """A model that cannot be built or loaded as asked; the message says why."""
+
+
+class TinyCNN(nn.Module):
+    """A few conv layers, for tests: small enough to train in seconds on a CPU."""
+
+    def __init__(self, num_classes: int = 2, width: int = 8):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, padding=1, stride=2), nn.BatchNorm2d(2 * width), nn.ReLU())
+        self.block3 = nn.Sequential(nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU())
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _inception_v3(num_classes: int) -> nn.Module:
+    from torchvision.models import inception_v3
+
+    # No auxiliary head: the paper's classifier is the main logits; input is already in
+    # [-1, 1], so torchvision's ImageNet re-normalisation (transform_input) stays off.
+    model = inception_v3(weights=None, aux_logits=False, transform_input=False, init_weights=True, num_classes=num_classes)
+    # torchvision initialises every layer, the head included, from N(0, 0.1): over 2048
+    # features that gives logits of several units and a from-scratch run that barely learns
+    # in a few epochs. The head gets nn.Linear's default initialisation instead.
+    model.fc.reset_parameters()
+    return model
+
+
+def _densenet121(num_classes: int) -> nn.Module:
+    from torchvision.models import densenet121
+
+    return densenet121(weights=None, num_classes=num_classes)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[[int], nn.Module]
+    min_size: int
+    head: str  # the classification layer (skipped when loading pretrained weights)
+    gradcam_layer: str  # last convolutional block
+    # Cascade steps top-down: (step name, module paths re-initialised at that step).
+    cascade: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+
+
+_INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
+                     "Mixed_6a", "Mixed_5d", "Mixed_5c")
+
+ARCHITECTURES: dict[str, Architecture] = {
+    # The paper's "Logits, 10 ... 1": fc, then the inception blocks from the top down.
+    "inception_v3": Architecture(
+        build=_inception_v3, min_size=75, head="fc", gradcam_layer="Mixed_7c",
+        cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
+    ),
+    "densenet121": Architecture(
+        build=_densenet121, min_size=32, head="classifier", gradcam_layer="features",
+        cascade=(
+            ("classifier", ("classifier",)),
+            ("denseblock4", ("features.norm5", "features.denseblock4")),
+            ("transition3", ("features.transition3",)),
+            ("denseblock3", ("features.denseblock3",)),
+            ("transition2", ("features.transition2",)),
+            ("denseblock2", ("features.denseblock2",)),
+            ("transition1", ("features.transition1",)),
+            ("denseblock1", ("features.denseblock1",)),
+        ),
+    ),
+    "tiny_cnn": Architecture(
+        build=lambda n: TinyCNN(n), min_size=8, head="fc", gradcam_layer="block3",
+        cascade=(("fc", ("fc",)), ("block3", ("block3",)), ("block2", ("block2",)), ("block1", ("block1",))),
+    ),
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def check_image_size(arch: str, image_size: int) -> None:
+    spec = get_architecture(arch)
+    if image_size < spec.min_size:
+        raise ModelError(f"{arch} needs image_size >= {spec.min_size} px, got {image_size}")
+
+
+def cascade_blocks(arch: str) -> list[str]:
+    """Step names of the cascading randomization, top (logits) first."""
+    return [name for name, _ in get_architecture(arch).cascade]
+
+
+def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None) -> nn.Module:
+    """A fresh model; with ``pretrained``, every weight except the head's from that local file."""
+    model = get_architecture(arch).build(num_classes)
+    if pretrained:
+        load_pretrained(model, arch, pretrained)
+    return model
+
+
+def load_pretrained(model: nn.Module, arch: str, path: str | Path) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"pretrained weights file {path} does not exist (nothing is downloaded)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    head = get_architecture(arch).head + "."
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if not k.startswith(head) and k in own and own[k].shape == v.shape}
+    missing = [k for k in own if not k.startswith(head) and k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(f"{path}: not {arch} weights ({len(missing)} tensors missing or mis-shaped, e.g. {missing[0]})")
+    model.load_state_dict(usable, strict=False)
+
+
+def preprocess(images) -> torch.Tensor:
+    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, 3, S, S]`` in [-1, 1], as in the paper.
+
+    The one preprocessing function every stage uses.
+    """
+    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    if x.dtype != torch.uint8 or x.ndim != 3:
+        raise ValueError(f"expected uint8 [B, S, S], got {x.dtype} {tuple(x.shape)}")
+    x = x.to(torch.float32) / 127.5 - 1.0
+    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+
+PREPROCESSING = "uint8 grayscale / 127.5 - 1, replicated to 3 channels"
+
+
+def library_versions() -> dict[str, str]:
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__}
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, arch: str, **meta) -> None:
+    """state dict + arch + preprocessing + whatever produced it (config, metrics) + versions."""
+    payload = {
+        "arch": arch,
+        "num_classes": 2,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "preprocessing": PREPROCESSING,
+        "versions": library_versions(),
+        **meta,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """The model of a ``model.pt`` in eval mode on CPU, and everything saved beside it."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    model = build_model(payload["arch"], payload.get("num_classes", 2))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), meta

@@ -1,0 +1,40 @@
+"""Choose the evaluation images: positive test images, the first --n-eval in a seeded order.
+
+    python scripts/select_eval_images.py --manifest results/siim/data/manifest.csv \
+        --splits results/siim/splits.csv --n-eval 100 --seed 0 --out results/siim/eval_images.csv
+"""
+
+import argparse
+import sys
+
+import pandas as pd
+
+from salaudit import baselines, data
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--splits", required=True)
+    parser.add_argument("--n-eval", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    return parser
+
+
+def main(args):
+    manifest = data.read_manifest(args.manifest)
+    splits = pd.read_csv(args.splits, dtype={"image_id": str})
+    table = baselines.select_eval_images(manifest, splits, args.n_eval, args.seed)
+    if table.empty:
+        print("ERROR: the test split has no positive images to evaluate maps on", file=sys.stderr)
+        return 1
+    if len(table) < args.n_eval:
+        print(f"NOTE: n_eval is {args.n_eval} but the test split has only {len(table)} positive images; using all")
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} evaluation images written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

@@ -1,0 +1,36 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from salaudit import baselines
+
+
+def test_average_mask_uses_positive_training_masks_only():
+    masks = np.zeros((5, 2, 2), np.uint8)
+    masks[0] = [[1, 1], [0, 0]]  # train positive
+    masks[1] = [[1, 0], [0, 0]]  # train positive
+    masks[2] = [[0, 0], [1, 1]]  # test positive: excluded
+    masks[3] = [[0, 0], [0, 0]]  # train negative: excluded
+    masks[4] = [[1, 1], [1, 1]]  # inconsistent negative with a mask: excluded by label
+    labels = np.array([1, 1, 1, 0, 0])
+    splits = pd.DataFrame({"split": ["train", "train", "test", "train", "train"]})
+    mean = baselines.average_mask(masks, labels, splits)
+    assert mean.dtype == np.float32
+    np.testing.assert_array_equal(mean, [[1.0, 0.5], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="no positive training"):
+        baselines.average_mask(masks, np.zeros(5, int), splits)
+
+
+def test_select_eval_images_is_seeded_and_test_positive_only():
+    manifest = pd.DataFrame({"image_id": [f"i{j}" for j in range(20)], "label": [1, 0] * 10})
+    splits = pd.DataFrame({"split": ["test"] * 10 + ["train"] * 10})
+    a = baselines.select_eval_images(manifest, splits, 3, seed=0)
+    b = baselines.select_eval_images(manifest, splits, 3, seed=0)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["index", "image_id"] and len(a) == 3
+    assert set(a["index"]) <= {0, 2, 4, 6, 8}
+    assert (a["image_id"] == manifest["image_id"].iloc[a["index"]].to_numpy()).all()
+    everything = baselines.select_eval_images(manifest, splits, 50, seed=0)
+    assert sorted(everything["index"]) == [0, 2, 4, 6, 8]
+    assert everything["index"].tolist()[:3] == a["index"].tolist()  # a prefix: n_eval only truncates
+    assert baselines.select_eval_images(manifest, splits, 5, seed=1)["index"].tolist() != everything["index"].tolist()

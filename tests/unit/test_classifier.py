@@ -1,0 +1,104 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from salaudit import classifier, training
+
+
+def toy_dataset(n=96, size=32, seed=0):
+    """Positives carry a bright square somewhere; negatives are noise."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(int)
+    images = rng.integers(40, 140, (n, size, size)).astype(np.uint8)
+    for i in np.flatnonzero(labels):
+        r, c = rng.integers(2, size - 10, 2)
+        images[i, r:r + 8, c:c + 8] = 230
+    order = rng.permutation(n)
+    images, labels = images[order], labels[order]
+    split = np.where(np.arange(n) < 24, "test", "train")
+    fold = np.where(split == "test", -1, np.arange(n) % 3)
+    splits = pd.DataFrame({"image_id": [f"i{j}" for j in range(n)], "split": split, "fold": fold})
+    return images, labels, splits
+
+
+def settings(**kw):
+    return classifier.TrainSettings(**{"arch": "tiny_cnn", "fold": 1, "epochs": 3, "batch_size": 16, "lr": 0.01,
+                                       "patience": 5, "seed": 4, **kw})
+
+
+def test_fold_indices_never_touch_test():
+    _, _, splits = toy_dataset()
+    train, val, test = classifier.fold_indices(splits, 1)
+    assert set(train) | set(val) | set(test) == set(range(96))
+    assert not set(train) & set(val) and not (set(train) | set(val)) & set(test)
+    assert (splits.fold.iloc[val] == 1).all() and (splits.split.iloc[test] == "test").all()
+    with pytest.raises(ValueError, match="fold 7"):
+        classifier.fold_indices(splits, 7)
+
+
+def test_tiny_training_run_learns(tmp_path):
+    images, labels, splits = toy_dataset()
+    torch.set_num_threads(1)
+    _, metrics, probs = classifier.train_classifier(images, labels, splits, settings(epochs=6), tmp_path / "s.pt",
+                                                    torch.device("cpu"), log=lambda _: None)
+    assert metrics["test_auroc"] > 0.9
+    assert metrics["val_auroc"] > 0.9
+    assert probs.shape == (24,) and ((probs >= 0) & (probs <= 1)).all()
+    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= 6
+    assert len(metrics["history"]) == metrics["epochs_run"]
+
+
+def weights(model):
+    return [t.clone() for t in model.state_dict().values()]
+
+
+def test_same_config_gives_bit_identical_weights(tmp_path):
+    images, labels, splits = toy_dataset()
+    a, _, pa = classifier.train_classifier(images, labels, splits, settings(), tmp_path / "a.pt", torch.device("cpu"), log=lambda _: None)
+    b, _, pb = classifier.train_classifier(images, labels, splits, settings(), tmp_path / "b.pt", torch.device("cpu"), log=lambda _: None)
+    assert all(torch.equal(x, y) for x, y in zip(weights(a), weights(b)))
+    np.testing.assert_array_equal(pa, pb)
+    c, _, _ = classifier.train_classifier(images, labels, splits, settings(seed=5), tmp_path / "c.pt", torch.device("cpu"), log=lambda _: None)
+    assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(c)))
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    images, labels, splits = toy_dataset()
+    full, full_metrics, _ = classifier.train_classifier(images, labels, splits, settings(), tmp_path / "full.pt",
+                                                        torch.device("cpu"), log=lambda _: None)
+
+    def interrupt_in_epoch_2(line):
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt  # as if the job were killed before epoch 2 was saved
+
+    with pytest.raises(KeyboardInterrupt):
+        classifier.train_classifier(images, labels, splits, settings(), tmp_path / "cut.pt", torch.device("cpu"),
+                                    log=interrupt_in_epoch_2)
+    assert torch.load(tmp_path / "cut.pt", weights_only=False)["epoch"] == 0
+    lines = []
+    resumed, metrics, _ = classifier.train_classifier(images, labels, splits, settings(), tmp_path / "cut.pt",
+                                                      torch.device("cpu"), log=lines.append)
+    assert any(line.startswith("resuming after epoch 1 of 3") for line in lines)
+    assert not any(line.startswith("epoch 1/") for line in lines)
+    assert all(torch.equal(x, y) for x, y in zip(weights(full), weights(resumed)))
+    assert metrics["best_epoch"] == full_metrics["best_epoch"]
+
+
+def test_state_of_other_settings_is_not_resumed(tmp_path):
+    images, labels, splits = toy_dataset()
+    classifier.train_classifier(images, labels, splits, settings(epochs=1), tmp_path / "s.pt", torch.device("cpu"), log=lambda _: None)
+    lines = []
+    classifier.train_classifier(images, labels, splits, settings(epochs=1, lr=0.02), tmp_path / "s.pt", torch.device("cpu"), log=lines.append)
+    assert any("belongs to other settings" in line for line in lines)
+
+
+def test_augment_shifts_masks_with_images():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.zeros(4, 3, 16, 16)
+    images[:, :, 6:10, 6:10] = 1
+    masks = (images[:, :1] > 0).float()
+    out, out_masks = training.augment(images, generator, max_shift=0.2, intensity=0.0, masks=masks)
+    assert torch.equal(out[:, :1] > 0, out_masks > 0)
+    assert not torch.equal(out, images)  # something moved
+    assert out.min() >= -1 and out.max() <= 1
