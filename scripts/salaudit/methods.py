@@ -1,0 +1,456 @@
+"""Saliency methods of Arun et al. 2021: one registry, one call signature, one post-processing.
+
+``METHODS[id](model, images, **settings) -> (maps, flags)``
+
+* ``images``: float tensor ``[B, 3, S, S]`` already preprocessed (`models.preprocess`).
+* ``maps``: float32 numpy ``[B, S, S]`` in [0, 1]; ``flags``: bool numpy ``[B]``, True where the
+  raw map was constant (the map is then all zeros, never NaN).
+
+The target of every gradient method is the logit (pre-softmax) of the class the model predicts
+for each image. `compute_maps` is the public entry: it validates the id, merges the settings
+with `DEFAULT_SETTINGS` (the paper's values), puts the model in eval mode and restores its
+mode afterwards.
+
+Captum does the gradient work (Saliency, NoiseTunnel, IntegratedGradients, LayerGradCam).
+Two things Captum does not do as the paper needs, and that are handled here:
+
+* GBP: Captum's GuidedBackprop only hooks ``nn.ReLU`` *modules*; torchvision's InceptionV3
+  (``BasicConv2d``) and DenseNet121 (``DenseNet.forward``) call ``F.relu`` functionally, so
+  Captum's GBP silently degrades to (partly) the plain gradient there. `guided_relu` patches
+  the functional ReLUs (which ``nn.ReLU`` modules also go through) for the duration of a
+  ``with`` block and restores them even when an exception is raised.
+* SmoothGrad noise: Captum's NoiseTunnel takes one scalar sigma per input tensor and draws from
+  the global RNG; the paper uses sigma = 0.15 x (max - min) *per image*, and we want
+  reproducible noise. `_NoiseTunnel` overrides only the noise drawing (per-image sigma, a
+  seeded ``torch.Generator``); the averaging stays Captum's.
+
+XRAI is PAIR's ``saliency.core.XRAI`` (no TensorFlow) with a PyTorch ``call_model_function``;
+it runs image by image (PAIR's API), the IG steps batched ``max_batch`` at a time. Its
+segments depend only on the image: pass a dict as ``segment_cache`` to reuse them across models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .models import get_architecture
+
+DISPLAY_NAMES: dict[str, str] = {
+    "grad": "GRAD", "sg": "SG", "ig": "IG", "sig": "SIG", "gcam": "GCAM", "gbp": "GBP",
+    "ggcam": "GGCAM", "xrai": "XRAI", "random": "RANDOM",
+}
+
+# The paper's settings (PAIR `saliency` defaults: SmoothGrad stdev_spread 0.15, 25 samples,
+# magnitude=True, i.e. the mean of squared gradients; IG 10 steps from a black (-1) baseline).
+DEFAULT_SETTINGS: dict[str, dict] = {
+    "grad": {},
+    "sg": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "seed": 0, "max_batch": 64},
+    # ig_method: PAIR averages the gradient over linspace(0, 1, steps) with equal weights;
+    # Captum has no such rule: its riemann_trapezoid uses the same points, the two end points
+    # weighted 1/2 (and all weights 1/steps, so the raw sum is (steps-1)/steps of the
+    # trapezoid rule: a uniform scale that the per-image post-processing removes).
+    "ig": {"steps": 10, "baseline": -1.0, "ig_method": "riemann_trapezoid", "max_batch": 64},
+    "sig": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "steps": 10, "baseline": -1.0,
+            "ig_method": "riemann_trapezoid", "seed": 0, "max_batch": 64},
+    "gcam": {"layer": None},  # None: the architecture's gradcam_layer (needs `arch`)
+    "gbp": {},
+    "ggcam": {"layer": None},
+    # PAIR's XRAI defaults: IG with 100 steps from a black and a white baseline, full algorithm.
+    "xrai": {"steps": 100, "max_batch": 64, "area_threshold": 1.0, "algorithm": "full", "segment_cache": None},
+    "random": {"seed": 0},
+}
+
+# Methods post-processed by min-max instead of the 99th-percentile clip.
+MINMAX_METHODS = frozenset({"gcam", "xrai"})
+
+
+# --------------------------------------------------------------------------- post-processing
+
+def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``[B, C, S, S]`` (or ``[B, S, S]``) attributions → (maps float32 [B, S, S] in [0, 1], flags).
+
+    |attribution| summed over channels; per image scaled as PAIR's VisualizeImageGrayscale:
+    ``clip((m - min) / (p99 - min), 0, 1)``; with ``minmax`` ``(m - min) / (max - min)``.
+    If the 99th percentile equals the minimum but the map is not constant (a very sparse map),
+    the maximum is used instead of the percentile. A constant (or non-finite) map becomes all
+    zeros and is flagged.
+    """
+    a = attributions.detach().cpu().double().numpy() if torch.is_tensor(attributions) else np.asarray(attributions, np.float64)
+    if a.ndim == 4:
+        a = np.abs(a).sum(axis=1)
+    elif a.ndim == 3:
+        a = np.abs(a)
+    else:
+        raise ValueError(f"expected attributions [B, C, S, S] or [B, S, S], got shape {a.shape}")
+    maps = np.zeros(a.shape, np.float32)
+    flags = np.zeros(a.shape[0], bool)
+    for i, m in enumerate(a):
+        if not np.all(np.isfinite(m)):
+            warnings.warn(f"non-finite attributions in map {i}: zeroed and flagged", RuntimeWarning, stacklevel=2)
+            flags[i] = True
+            continue
+        lo, hi = m.min(), m.max()
+        if hi <= lo:
+            flags[i] = True
+            continue
+        top = hi if minmax else np.percentile(m, 99)
+        if top <= lo:
+            top = hi
+        maps[i] = np.clip((m - lo) / (top - lo), 0.0, 1.0)
+    return maps, flags
+
+
+# --------------------------------------------------------------------------- helpers
+
+@torch.no_grad()
+def predicted_class(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """argmax of the model's logits, per image (the target of every method)."""
+    return model(images).argmax(dim=1)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """The model in eval mode within the block; its previous mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def _max_batch(settings: dict, default: int = 64) -> int:
+    mb = settings.get("max_batch", default)
+    return int(mb) if mb else 1 << 30
+
+
+def _input_sigma(images: torch.Tensor, noise: float) -> torch.Tensor:
+    """Per-image noise sigma: ``noise`` × (max − min) of that image, shape [B]."""
+    flat = images.detach().flatten(1)
+    return noise * (flat.max(dim=1).values - flat.min(dim=1).values)
+
+
+def _resolve_layer(model: nn.Module, layer, arch: str | None) -> nn.Module:
+    if isinstance(layer, nn.Module):
+        return layer
+    if layer is None:
+        if arch is None:
+            raise ValueError("Grad-CAM needs the architecture name (arch=...) or settings['layer']")
+        layer = get_architecture(arch).gradcam_layer
+    return model.get_submodule(layer)
+
+
+def _make_noise_tunnel():
+    from captum.attr import NoiseTunnel
+
+    class _NoiseTunnel(NoiseTunnel):
+        """Captum's NoiseTunnel with a per-image sigma ``[B]`` and a seeded generator.
+
+        Only the noise drawing is replaced; expansion, batching over samples and the
+        (squared) averaging are Captum's. The noise is drawn once, as
+        ``randn([B, samples, *image shape], generator)``: sample k of image i is
+        ``x[i] + sigma[i] * noise[i, k]`` whatever the chunking (``nt_samples_batch_size``).
+        """
+
+        def __init__(self, method, sigma: torch.Tensor, generator: torch.Generator, samples: int):
+            super().__init__(method)
+            self._sigma = sigma
+            self._generator = generator
+            self._samples = samples
+            self._noise = None
+            self._offset = 0
+
+        def _add_noise_to_inputs(self, nt_samples_partition, inputs, stdevs):
+            (x,) = inputs  # one input tensor: the image batch
+            n = nt_samples_partition
+            if self._noise is None:
+                self._noise = torch.randn((x.shape[0], self._samples) + tuple(x.shape[1:]),
+                                          generator=self._generator, dtype=x.dtype, device=x.device)
+            noise = self._noise[:, self._offset:self._offset + n]
+            if noise.shape[1] != n:
+                raise RuntimeError("NoiseTunnel asked for more samples than drawn")
+            self._offset += n
+            sigma = self._sigma.to(x).view(-1, 1, *([1] * (x.ndim - 1)))
+            noisy = (x.detach().unsqueeze(1) + sigma * noise).reshape((-1,) + tuple(x.shape[1:]))
+            return (noisy.requires_grad_() if self.is_gradient_method else noisy,)
+
+    return _NoiseTunnel
+
+
+def _generator(seed, device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+# --------------------------------------------------------------------------- guided ReLU
+
+class _GuidedReLU(torch.autograd.Function):
+    """ReLU whose backward passes only positive gradients through positive inputs."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x.clamp(min=0)
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out.clamp(min=0) * (x > 0).to(grad_out.dtype)
+
+
+def _guided(x, *args, **kwargs):  # accepts (and ignores) inplace=...: returns a new tensor
+    return _GuidedReLU.apply(x)
+
+
+# (owner, attribute) pairs replaced by the guided ReLU. nn.ReLU modules call F.relu, so they
+# are covered too (inplace ones included: the guided version returns a new tensor, which every
+# caller in torchvision uses).
+_RELU_ENTRY_POINTS = (
+    (torch.nn.functional, "relu"), (torch.nn.functional, "relu_"),
+    (torch, "relu"), (torch, "relu_"),
+    (torch.Tensor, "relu"), (torch.Tensor, "relu_"),
+)
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def guided_relu():
+    """Within the block every ReLU (functional, ``torch.relu``, ``Tensor.relu``, ``nn.ReLU``)
+    back-propagates as in guided backpropagation. Everything is restored on exit, exceptions
+    included. (A model that bound ``relu`` at import time, ``from torch.nn.functional import
+    relu``, is not covered.)"""
+    saved = [(owner, name, owner.__dict__.get(name, _MISSING)) for owner, name in _RELU_ENTRY_POINTS]
+    try:
+        for owner, name in _RELU_ENTRY_POINTS:
+            setattr(owner, name, _guided)
+        yield
+    finally:
+        for owner, name, original in saved:
+            if original is _MISSING:
+                with contextlib.suppress(AttributeError):
+                    delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+
+# --------------------------------------------------------------------------- raw attributions
+# Each returns the raw attribution tensor [B, C, S, S] (Grad-CAM: [B, 1, S, S] upsampled).
+
+def _raw_grad(model, images, target, **_):
+    from captum.attr import Saliency
+
+    return Saliency(model).attribute(images, target=target, abs=False)
+
+
+def _raw_sg(model, images, target, *, samples=25, noise=0.15, nt_type="smoothgrad_sq", seed=0,
+            max_batch=64, **_):
+    from captum.attr import Saliency
+
+    nt = _make_noise_tunnel()(Saliency(model), _input_sigma(images, noise), _generator(seed, images.device),
+                              int(samples))
+    per_chunk = max(1, _max_batch({"max_batch": max_batch}) // images.shape[0])
+    return nt.attribute(images, nt_type=nt_type, nt_samples=int(samples), nt_samples_batch_size=per_chunk,
+                        stdevs=1.0, target=target, abs=False)
+
+
+def _raw_ig(model, images, target, *, steps=10, baseline=-1.0, ig_method="riemann_trapezoid", max_batch=64, **_):
+    from captum.attr import IntegratedGradients
+
+    base = torch.full_like(images, float(baseline))
+    return IntegratedGradients(model).attribute(images, baselines=base, target=target, n_steps=int(steps),
+                                                method=ig_method,
+                                                internal_batch_size=_max_batch({"max_batch": max_batch}))
+
+
+def _raw_sig(model, images, target, *, samples=25, noise=0.15, nt_type="smoothgrad_sq", steps=10, baseline=-1.0,
+             ig_method="riemann_trapezoid", seed=0, max_batch=64, **_):
+    from captum.attr import IntegratedGradients
+
+    nt = _make_noise_tunnel()(IntegratedGradients(model), _input_sigma(images, noise),
+                              _generator(seed, images.device), int(samples))
+    mb = _max_batch({"max_batch": max_batch})
+    # One chunk of noisy samples holds B * chunk images; IG expands each by `steps` and
+    # evaluates them internal_batch_size at a time.
+    per_chunk = max(1, mb // (images.shape[0] * int(steps)))
+    base = torch.full_like(images, float(baseline))
+    return nt.attribute(images, nt_type=nt_type, nt_samples=int(samples), nt_samples_batch_size=per_chunk,
+                        stdevs=1.0, target=target, baselines=base, n_steps=int(steps), method=ig_method,
+                        internal_batch_size=mb)
+
+
+def _raw_gcam(model, images, target, *, layer=None, arch=None, **_):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    cam = LayerGradCam(model, _resolve_layer(model, layer, arch)).attribute(images, target=target,
+                                                                            relu_attributions=True)
+    return LayerAttribution.interpolate(cam, tuple(images.shape[-2:]), interpolate_mode="bilinear")
+
+
+def _raw_gbp(model, images, target, **_):
+    x = images.detach().clone().requires_grad_(True)
+    with guided_relu():
+        out = model(x)
+        sel = out.gather(1, target.view(-1, 1)).sum()
+        (grad,) = torch.autograd.grad(sel, x)
+    return grad
+
+
+def _raw_ggcam(model, images, target, *, layer=None, arch=None, **_):
+    # Guided Grad-CAM (Selvaraju et al.): guided backprop × upsampled Grad-CAM, per channel.
+    return _raw_gbp(model, images, target) * _raw_gcam(model, images, target, layer=layer, arch=arch)
+
+
+_RAW: dict[str, Callable] = {
+    "grad": _raw_grad, "sg": _raw_sg, "ig": _raw_ig, "sig": _raw_sig, "gcam": _raw_gcam,
+    "gbp": _raw_gbp, "ggcam": _raw_ggcam,
+}
+
+
+def _make_method(method_id: str) -> Callable:
+    raw = _RAW[method_id]
+
+    def run(model: nn.Module, images: torch.Tensor, **settings):
+        target = predicted_class(model, images)
+        # Captum warns when the input does not require gradients; a leaf copy that does.
+        attr = raw(model, images.detach().clone().requires_grad_(True), target, **settings)
+        return postprocess(attr, minmax=method_id in MINMAX_METHODS)
+
+    run.__name__ = f"saliency_{method_id}"
+    run.__doc__ = f"{DISPLAY_NAMES[method_id]}: (model, images [B,3,S,S], **settings) -> (maps, flags)"
+    return run
+
+
+def _random(model: nn.Module, images: torch.Tensor, *, seed=0, **_):
+    """Control: uniform noise from a seeded generator (independent of model and image)."""
+    g = _generator(seed, "cpu")
+    b, _, h, w = images.shape
+    return postprocess(torch.rand((b, h, w), generator=g, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- XRAI
+
+def _to_hwc(image) -> np.ndarray:
+    a = image.detach().cpu().numpy() if torch.is_tensor(image) else np.asarray(image)
+    a = a.astype(np.float64)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    elif a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = a.transpose(1, 2, 0)
+    if a.ndim != 3:
+        raise ValueError(f"expected an image [S, S], [S, S, C] or [C, S, S], got shape {a.shape}")
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+
+
+def xrai_segments(image) -> list[np.ndarray]:
+    """XRAI's Felzenszwalb segments (PAIR) of one image: uint8 or float, [S,S] / [S,S,C] / [C,S,S].
+
+    They depend only on the image (PAIR rescales it to its own min-max first), not on a model.
+    A constant image gets one segment: the whole image.
+    """
+    from saliency.core.xrai import _get_segments_felzenszwalb
+
+    im = _to_hwc(image)
+    if im.max() <= im.min():
+        return [np.ones(im.shape[:2], bool)]
+    return _get_segments_felzenszwalb(im)
+
+
+def _image_key(image) -> str:
+    import hashlib
+
+    a = np.ascontiguousarray(_to_hwc(image).astype(np.float32))
+    return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
+
+
+def _xrai(model: nn.Module, images: torch.Tensor, *, steps=100, max_batch=64, area_threshold=1.0,
+          algorithm="full", segment_cache=None, **_):
+    """PAIR's XRAI (IG from black and white baselines, Felzenszwalb segments), one image at a
+    time; the IG steps of an image go through the model ``max_batch`` at a time.
+    ``segment_cache``: a dict (image hash → segments) shared across models/calls."""
+    from saliency.core import base as pair_base
+    from saliency.core.xrai import XRAI, XRAIParameters
+
+    target = predicted_class(model, images)
+    device = images.device
+
+    def call_model_function(x_batch, call_model_args=None, expected_keys=None):
+        x = torch.as_tensor(np.asarray(x_batch), dtype=images.dtype, device=device)
+        x = x.permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        out = model(x)
+        (g,) = torch.autograd.grad(out[:, call_model_args["target"]].sum(), x)
+        return {pair_base.INPUT_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).detach().cpu().numpy()}
+
+    params = XRAIParameters(steps=int(steps), area_threshold=float(area_threshold), algorithm=algorithm)
+    xrai = XRAI()
+    raw = []
+    for i in range(images.shape[0]):
+        x = images[i].detach().cpu().permute(1, 2, 0).numpy().astype(np.float64)
+        if segment_cache is not None:
+            key = _image_key(images[i])
+            if key not in segment_cache:
+                segment_cache[key] = xrai_segments(images[i])
+            segs = segment_cache[key]
+        else:
+            segs = xrai_segments(images[i])
+        raw.append(xrai.GetMask(x, call_model_function, {"target": int(target[i])}, segments=segs,
+                                batch_size=_max_batch({"max_batch": max_batch}), extra_parameters=params))
+    return postprocess(np.stack(raw), minmax=True)
+
+
+METHODS: dict[str, Callable] = {mid: _make_method(mid) for mid in _RAW}
+METHODS["random"] = _random
+METHODS["xrai"] = _xrai
+
+
+def _check(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown saliency method {method!r}; known: {', '.join(METHODS)}")
+
+
+def resolve_settings(method: str, settings: dict | None = None) -> dict:
+    """`DEFAULT_SETTINGS` of ``method`` updated by ``settings`` (unknown keys are an error)."""
+    _check(method)
+    merged = dict(DEFAULT_SETTINGS[method])
+    unknown = set(settings or {}) - set(merged)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)} for {method!r}; known: {sorted(merged)}")
+    merged.update(settings or {})
+    return merged
+
+
+def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: dict | None = None,
+                 arch: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Maps and flags of ``method`` for a batch of preprocessed images (see module docstring).
+
+    ``arch`` names the architecture (needed by gcam/ggcam unless settings['layer'] is given).
+    """
+    merged = resolve_settings(method, settings)
+    if method in ("gcam", "ggcam"):
+        merged["arch"] = arch
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3 or not images.is_floating_point():
+        raise ValueError(f"expected float images [B, 3, S, S], got {getattr(images, 'dtype', type(images))} "
+                         f"{tuple(getattr(images, 'shape', ()))}")
+    with eval_mode(model):
+        return METHODS[method](model, images, **merged)
+
+
+def passes_per_image(method: str, settings: dict | None = None) -> int:
+    """Forward+backward passes per image (excluding the one forward that picks the target)."""
+    s = resolve_settings(method, settings)
+    if method == "sg":
+        return int(s["samples"])
+    if method == "ig":
+        return int(s["steps"])
+    if method == "sig":
+        return int(s["samples"]) * int(s["steps"])
+    if method == "xrai":
+        return 2 * int(s["steps"])  # two baselines (black, white)
+    return {"grad": 1, "gcam": 1, "gbp": 1, "ggcam": 2, "random": 0}[method]
