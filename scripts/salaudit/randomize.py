@@ -1,0 +1,82 @@
+"""Weight randomization of a trained classifier, block by block (the paper's model test).
+
+Each architecture declares its blocks top-down in `salaudit.models` (`Architecture.cascade`):
+InceptionV3 ``fc, Mixed_7c, ..., Mixed_5c`` (the paper's "Logits, 10 ... 1"). Re-initialising a
+block calls ``reset_parameters()`` on every submodule that has one, so BatchNorm weights,
+biases and running statistics are reset too.
+
+* `cascade`: step *k* has blocks 1..k re-initialised (cumulative); the last step is the
+  paper's "untrained" model.
+* `independent`: step *k* has only block *k* re-initialised, the rest trained.
+
+Block *k* is always re-initialised from a generator seeded with ``(seed, k)``, so its random
+weights are the same in both modes and do not depend on the other steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import models
+
+MODES = ("cascade", "independent")
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int  # 1-based, top-down
+    name: str  # block name as declared in the registry
+    modules: tuple[str, ...]  # module paths re-initialised at this step
+
+    @property
+    def label(self) -> str:
+        """File stem of this step's maps: ``{k:02d}_{block}``."""
+        return f"{self.index:02d}_{self.name}"
+
+
+def steps(arch: str) -> list[Step]:
+    return [Step(k, name, paths) for k, (name, paths) in enumerate(models.get_architecture(arch).cascade, start=1)]
+
+
+def step_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def reinitialise(model: nn.Module, step: Step, seed: int) -> None:
+    """Re-initialise the modules of one step in place, from the seed of ``(seed, step.index)``.
+
+    ``reset_parameters`` draws from torch's global generator, which is seeded here and
+    restored afterwards so callers' random streams are not disturbed.
+    """
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(step_seed(seed, step.index))
+        for path in step.modules:
+            block = model.get_submodule(path)
+            for module in block.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def randomized_models(model: nn.Module, arch: str, seed: int, mode: str = "cascade") -> Iterator[tuple[Step, nn.Module]]:
+    """Yield ``(step, model)`` for every step, top-down; ``model`` is never modified.
+
+    In cascade mode one copy is randomized further at each step (cheap, sequential); in
+    independent mode each step gets a fresh copy of the trained model.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown randomization mode {mode!r}; expected one of {MODES}")
+    current = copy.deepcopy(model) if mode == "cascade" else None
+    for step in steps(arch):
+        if mode == "independent":
+            current = copy.deepcopy(model)
+        reinitialise(current, step, seed)
+        yield step, current.eval()
