@@ -53,9 +53,6 @@ def main(args):
     )
     try:
         images, _, manifest, splits = data.load_converted(args.data, args.splits)
-        models.check_image_size(args.arch, images.shape[-1])
-        if args.pretrained and not Path(args.pretrained).is_file():
-            raise models.ModelError(f"pretrained weights file {args.pretrained} does not exist (nothing is downloaded)")
         device = training.resolve_device(args.device)
         model, metrics, test_probs = classifier.train_classifier(
             images, manifest["label"].to_numpy(), splits, settings, out / "train_state.pt", device,
