@@ -22,10 +22,13 @@ wildcard_constraints:
     fold=r"\d+",
     arch="|".join(salaudit_models.ARCHITECTURES),
     localizer="|".join(sorted(set(FORMAT_LOCALIZER.values()))),
+    method="|".join(METHOD_IDS),
+    mode="cascade|independent",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/saliency.smk"
 
 
 rule all:

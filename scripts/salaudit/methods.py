@@ -1,13 +1,14 @@
 """Saliency methods of Arun et al. 2021: one registry, one call signature, one post-processing.
 
-``METHODS[id](model, images, **settings) -> (maps, flags)``
+``METHODS[id](model, images, target=None, **settings) -> (maps, flags)``
 
 * ``images``: float tensor ``[B, 3, S, S]`` already preprocessed (`models.preprocess`).
 * ``maps``: float32 numpy ``[B, S, S]`` in [0, 1]; ``flags``: bool numpy ``[B]``, True where the
   raw map was constant (the map is then all zeros, never NaN).
 
 The target of every gradient method is the logit (pre-softmax) of the class the model predicts
-for each image. `compute_maps` is the public entry: it validates the id, merges the settings
+for each image (``target``: computed by one forward pass unless the caller, who runs several
+methods on the same batch, passes it). `compute_maps` is the public entry: it validates the id, merges the settings
 with `DEFAULT_SETTINGS` (the paper's values), puts the model in eval mode and restores its
 mode afterwards.
 
@@ -317,8 +318,9 @@ _RAW: dict[str, Callable] = {
 def _make_method(method_id: str) -> Callable:
     raw = _RAW[method_id]
 
-    def run(model: nn.Module, images: torch.Tensor, **settings):
-        target = predicted_class(model, images)
+    def run(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None, **settings):
+        if target is None:
+            target = predicted_class(model, images)
         # Captum warns when the input does not require gradients; a leaf copy that does.
         attr = raw(model, images.detach().clone().requires_grad_(True), target, **settings)
         return postprocess(attr, minmax=method_id in MINMAX_METHODS)
@@ -328,7 +330,7 @@ def _make_method(method_id: str) -> Callable:
     return run
 
 
-def _random(model: nn.Module, images: torch.Tensor, *, seed=0, **_):
+def _random(model: nn.Module, images: torch.Tensor, target=None, *, seed=0, **_):
     """Control: uniform noise from a seeded generator (independent of model and image)."""
     g = _generator(seed, "cpu")
     b, _, h, w = images.shape
@@ -363,22 +365,24 @@ def xrai_segments(image) -> list[np.ndarray]:
     return _get_segments_felzenszwalb(im)
 
 
-def _image_key(image) -> str:
+def image_key(image) -> str:
+    """Key of an image in a ``segment_cache``: a hash of its float32 pixels and shape."""
     import hashlib
 
     a = np.ascontiguousarray(_to_hwc(image).astype(np.float32))
     return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
 
 
-def _xrai(model: nn.Module, images: torch.Tensor, *, steps=100, max_batch=64, area_threshold=1.0,
-          algorithm="full", segment_cache=None, **_):
+def _xrai(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None, *, steps=100, max_batch=64,
+          area_threshold=1.0, algorithm="full", segment_cache=None, **_):
     """PAIR's XRAI (IG from black and white baselines, Felzenszwalb segments), one image at a
     time; the IG steps of an image go through the model ``max_batch`` at a time.
     ``segment_cache``: a dict (image hash → segments) shared across models/calls."""
     from saliency.core import base as pair_base
     from saliency.core.xrai import XRAI, XRAIParameters
 
-    target = predicted_class(model, images)
+    if target is None:
+        target = predicted_class(model, images)
     device = images.device
 
     def call_model_function(x_batch, call_model_args=None, expected_keys=None):
@@ -394,7 +398,7 @@ def _xrai(model: nn.Module, images: torch.Tensor, *, steps=100, max_batch=64, ar
     for i in range(images.shape[0]):
         x = images[i].detach().cpu().permute(1, 2, 0).numpy().astype(np.float64)
         if segment_cache is not None:
-            key = _image_key(images[i])
+            key = image_key(images[i])
             if key not in segment_cache:
                 segment_cache[key] = xrai_segments(images[i])
             segs = segment_cache[key]
@@ -427,10 +431,12 @@ def resolve_settings(method: str, settings: dict | None = None) -> dict:
 
 
 def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: dict | None = None,
-                 arch: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 arch: str | None = None, target: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Maps and flags of ``method`` for a batch of preprocessed images (see module docstring).
 
     ``arch`` names the architecture (needed by gcam/ggcam unless settings['layer'] is given).
+    ``target``: the class per image when already known (`predicted_class` of this model and
+    these images: one forward pass shared by every method); computed here otherwise.
     """
     merged = resolve_settings(method, settings)
     if method in ("gcam", "ggcam"):
@@ -438,8 +444,10 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: 
     if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3 or not images.is_floating_point():
         raise ValueError(f"expected float images [B, 3, S, S], got {getattr(images, 'dtype', type(images))} "
                          f"{tuple(getattr(images, 'shape', ()))}")
+    if target is not None and tuple(target.shape) != (images.shape[0],):
+        raise ValueError(f"target: expected one class per image, shape ({images.shape[0]},), got {tuple(target.shape)}")
     with eval_mode(model):
-        return METHODS[method](model, images, **merged)
+        return METHODS[method](model, images, target, **merged)
 
 
 def passes_per_image(method: str, settings: dict | None = None) -> int:

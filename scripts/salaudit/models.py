@@ -176,6 +176,12 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """The model of a ``model.pt`` in eval mode on CPU, and everything saved beside it."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    model = build_model(payload["arch"], payload.get("num_classes", 2))
-    model.load_state_dict(payload["state_dict"])
+    # Built on the meta device: no random initialisation (InceptionV3's takes seconds), every
+    # tensor then taken from the checkpoint; strict loading fails if one were missing.
+    with torch.device("meta"):
+        model = build_model(payload["arch"], payload.get("num_classes", 2))
+    model.load_state_dict(payload["state_dict"], assign=True)
+    missing = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if missing:
+        raise ModelError(f"{path}: no value for {', '.join(missing)} (non-persistent buffers are not supported)")
     return model.eval(), meta

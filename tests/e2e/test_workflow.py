@@ -22,6 +22,8 @@ TINY = {
     "classifiers": {"archs": ["tiny_cnn"], "epochs": 2, "batch_size": 8},
     "localizers": {"epochs": 1, "unet": {"base_channels": 4, "depth": 3, "batch_size": 4},
                    "retinanet": {"fpn_channels": 16, "batch_size": 4}},
+    "saliency": {"batch_size": 2, "randomization": {"archs": ["tiny_cnn"], "folds": [1], "modes": ["cascade", "independent"]},
+                 "sg": {"samples": 2}, "ig": {"steps": 3}, "sig": {"samples": 2, "steps": 2}, "xrai": {"steps": 2}},
     "datasets": {
         "siim": {"format": "siim", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 1}},
         "rsna": {"format": "rsna", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 2}},
@@ -103,6 +105,46 @@ def test_models_and_localizers(run, dataset, localizer):
     assert len(pd.read_csv(tables / "localizers.csv")) == 6
 
 
+METHODS = ["grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai", "random"]
+
+
+@pytest.mark.parametrize("dataset", ["siim", "rsna"])
+def test_saliency_maps(run, dataset):
+    from salaudit.randomize import steps
+
+    out = run / "results" / dataset / "maps"
+    segments = np.load(out / "xrai_segments.npz")
+    assert segments["counts"].shape == (3,) and segments["counts"].min() >= 1
+    labels = [step.label for step in steps("tiny_cnn")]
+    for fold in range(3):
+        for method in METHODS:
+            folder = out / "tiny_cnn" / f"fold{fold}" / method
+            stems = ["trained"] + ([f"{mode}/{label}" for mode in ("cascade", "independent") for label in labels]
+                                   if fold == 1 else [])
+            for stem in stems:
+                maps = np.load(folder / f"{stem}.npy")
+                flags = np.load(folder / f"{stem}.flags.npy")
+                assert maps.dtype == np.float16 and maps.shape == (3, 64, 64), (method, stem)
+                assert flags.dtype == bool and flags.shape == (3,)
+                assert maps.min() >= 0 and maps.max() <= 1
+                # a flagged map is all zeros; an unflagged one reaches 1
+                np.testing.assert_array_equal(maps.reshape(3, -1).max(axis=1) == 0, flags)
+            assert fold == 1 or not (folder / "cascade").exists()
+    log = (run / "logs" / dataset / "maps" / "tiny_cnn" / "fold1" / "randomized_cascade.log").read_text()
+    assert log.splitlines()[-1].startswith("TIMING {") and '"compute_s"' in log
+    assert (run / "benchmarks" / dataset / "maps" / "tiny_cnn" / "fold0" / "saliency.tsv").exists()
+
+
+def test_maps_agree_with_direct_captum_and_pair(run):
+    """The independent check (tools/verify_maps.py): direct Captum / PAIR calls, written-out post-processing."""
+    result = subprocess.run(
+        ["python", str(REPO / "tools" / "verify_maps.py"), "--results", str(run / "results"), "--dataset", "siim",
+         "--arch", "tiny_cnn", "--fold", "2", "--ig-steps", "3", "--xrai-steps", "2"],
+        capture_output=True, text=True, env=tool_env(), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("(OK)") == 4
+
+
 def test_nothing_left_to_do(run):
     result = snakemake(run, "-n")
     assert result.returncode == 0
@@ -120,7 +162,7 @@ def test_dry_run_lists_the_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
     for rule in ("demo_data", "convert", "split", "eval_images", "average_mask", "train_classifier",
-                 "train_localizer", "summarize_models"):
+                 "train_localizer", "summarize_models", "xrai_segments", "saliency", "randomized_saliency_tiny_cnn"):
         assert f"rule {rule}:" in text
 
 
@@ -142,6 +184,10 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
     ({"image_size": 64, "classifiers": {"archs": ["inception_v3"]}}, "inception_v3 needs image_size >= 75"),
     ({"classifiers": {"archs": ["tiny_cnn"], "pretrained": {"tiny_cnn": "/no/such/weights.pth"}}},
      "no file /no/such/weights.pth"),
+    ({"saliency": {"randomization": {"archs": ["tiny_cnn"], "folds": [3]}}},
+     "saliency.randomization.folds: [3] not below folds (3)"),
+    ({"saliency": {"randomization": {"archs": ["vgg"]}}}, "unknown architecture(s) vgg"),
+    ({"saliency": {"methods": ["grad", "lrp"]}}, "'lrp' is not one of"),
 ])
 def test_model_config_errors_before_any_job(tmp_path, change, message):
     result = snakemake(tmp_path, "-n", config={**TINY, **change})
@@ -156,3 +202,30 @@ def test_missing_kaggle_folder_is_named(tmp_path):
     text = result.stdout + result.stderr
     assert f"datasets.siim: missing {tmp_path / 'siim-download'}" in text
     assert "train-rle.csv" in text and "dicom-images-train/<StudyInstanceUID>" in text
+
+
+def _paper(workdir, *args):
+    command = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+               "--configfile", str(REPO / "config" / "paper.yaml"), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=tool_env(), timeout=300)
+
+
+def test_paper_config_names_the_missing_download_then_lists_the_whole_study(tmp_path):
+    result = _paper(tmp_path, "-n")
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert "datasets.siim: missing data/siim-acr-pneumothorax" in text and "train-rle.csv" in text
+    # the two downloads' files in place (empty: a dry run reads none of them)
+    siim, rsna = tmp_path / "data" / "siim-acr-pneumothorax", tmp_path / "data" / "rsna-pneumonia-detection-challenge"
+    (siim / "dicom-images-train").mkdir(parents=True)
+    (siim / "train-rle.csv").write_text("ImageId, EncodedPixels\n")
+    (rsna / "stage_2_train_images").mkdir(parents=True)
+    (rsna / "stage_2_train_labels.csv").write_text("patientId,x,y,width,height,Target\n")
+    result = _paper(tmp_path, "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["convert"] == 2 and counts["train_classifier"] == 2 * 2 * 5
+    assert counts["train_localizer"] == 2 * 5 and counts["saliency"] == 2 * 2 * 5
+    assert counts["randomized_saliency_inception_v3"] == 2 * 5  # every InceptionV3 replicate, cascade
+    assert "demo_data" not in counts

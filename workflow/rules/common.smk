@@ -7,6 +7,7 @@ sys.path.insert(0, str(SCRIPTS))
 
 from salaudit import data as salaudit_data  # noqa: E402
 from salaudit import models as salaudit_models  # noqa: E402
+from salaudit import randomize as salaudit_randomize  # noqa: E402
 from salaudit.localizers import FORMAT_LOCALIZER  # noqa: E402
 
 DATASETS = config["datasets"]
@@ -125,5 +126,96 @@ def get_all_localizer_maps(wildcards=None):
         dataset=name, localizer=localizer_of(name), fold=FOLDS)]
 
 
+
+
+# --------------------------------------------------------------------------- saliency
+
+SALIENCY = config["saliency"]
+METHOD_IDS = SALIENCY["methods"]
+RANDOMIZATION = SALIENCY["randomization"]
+RANDOMIZED_ARCHS = [a for a in RANDOMIZATION["archs"] if a in ARCHS]
+RANDOMIZED_FOLDS = FOLDS if RANDOMIZATION["folds"] is None else RANDOMIZATION["folds"]
+RANDOMIZATION_MODES = RANDOMIZATION["modes"]
+MAPS_FOLDER = "results/{dataset}/maps/{arch}/fold{fold}"
+TRAINED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}{suffix}.npy"
+RANDOMIZED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}/{label}{suffix}.npy"
+# Method settings the config may give (schema: saliency.<method>); GGCAM takes gcam's layer.
+METHOD_CONFIG_KEYS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai"}
+
+
+def check_saliency():
+    bad = [f for f in RANDOMIZED_FOLDS if f >= config["folds"]]
+    if bad:
+        raise WorkflowError(f"saliency.randomization.folds: {bad} not below folds ({config['folds']})")
+    unknown = [a for a in RANDOMIZATION["archs"] if a not in salaudit_models.ARCHITECTURES]
+    if unknown:
+        raise WorkflowError(f"saliency.randomization.archs: unknown architecture(s) {', '.join(unknown)}")
+
+
+check_saliency()
+
+
+def step_labels(arch):
+    return [step.label for step in salaudit_randomize.steps(arch)]
+
+
+def saliency_outputs(stem, suffix="", arch=None):
+    """Map files of one job: every method; for a randomized arch, every step of ``stem`` (the mode)."""
+    if arch is None:
+        return expand(TRAINED_MAP, method=METHOD_IDS, stem=stem, suffix=suffix, allow_missing=True)
+    return expand(RANDOMIZED_MAP, method=METHOD_IDS, stem=stem, label=step_labels(arch), suffix=suffix, arch=arch,
+                  allow_missing=True)
+
+
+def saliency_inputs(arch=None):
+    """Input function of a saliency job; ``arch`` fixed for the per-architecture randomization rules."""
+
+    def inputs(wildcards):
+        data = f"results/{wildcards.dataset}/data"
+        files = {
+            "model": f"results/{wildcards.dataset}/models/{arch or wildcards.arch}/fold{wildcards.fold}/model.pt",
+            "images": f"{data}/images.npy",
+            "manifest": f"{data}/manifest.csv",
+            "eval_images": f"results/{wildcards.dataset}/eval_images.csv",
+        }
+        if "xrai" in METHOD_IDS:
+            files["segments"] = f"results/{wildcards.dataset}/maps/xrai_segments.npz"
+        return files
+
+    return inputs
+
+
+def get_segments_flag(wildcards, input):
+    return f"--segments {input.segments}" if "segments" in input.keys() else ""
+
+
+def method_options():
+    """--set flags of every configured method setting (the rest: the paper's defaults)."""
+    parts = []
+    for method in METHOD_IDS:
+        section = METHOD_CONFIG_KEYS.get(method)
+        for key, value in (SALIENCY.get(section) or {}).items() if section else []:
+            parts.append(f"--set {method}.{key}={'null' if value is None else value}")
+    return " ".join(parts)
+
+
+def get_saliency_options(wildcards):
+    return " ".join([
+        "--methods " + " ".join(METHOD_IDS),
+        method_options(),
+        _flags({"seed": config["seed"], "batch_size": SALIENCY["batch_size"], "max_batch": SALIENCY["max_batch"],
+                "device": config["device"]}),
+    ])
+
+
+def get_all_maps(wildcards=None):
+    trained = expand(TRAINED_MAP, dataset=DATASETS, arch=ARCHS, fold=FOLDS, method=METHOD_IDS, stem="trained",
+                     suffix="")
+    randomized = [path for arch in RANDOMIZED_ARCHS for path in expand(
+        RANDOMIZED_MAP, dataset=DATASETS, arch=arch, fold=RANDOMIZED_FOLDS, method=METHOD_IDS,
+        stem=RANDOMIZATION_MODES, label=step_labels(arch), suffix="")]
+    return trained + randomized
+
+
 def get_final_outputs():
-    return ["results/tables/classifiers.csv", "results/tables/localizers.csv"]
+    return ["results/tables/classifiers.csv", "results/tables/localizers.csv", *get_all_maps()]

@@ -1,0 +1,103 @@
+"""Saliency maps of one trained classifier, for every configured method; optionally along its
+weight randomization (every step, every method).
+
+    python scripts/saliency_maps.py --model results/siim/models/inception_v3/fold0/model.pt \
+        --data results/siim/data --eval-images results/siim/eval_images.csv \
+        --segments results/siim/maps/xrai_segments.npz --out results/siim/maps/inception_v3/fold0 \
+        --methods grad sg ig sig gcam gbp ggcam xrai random --set sg.samples=25
+
+Writes ``{out}/{method}/trained.npy`` (float16 [n_eval, S, S] in [0, 1], rows in
+--eval-images order) and ``trained.flags.npy`` (bool [n_eval], True = constant raw map, saved
+as zeros). With ``--randomize cascade`` (or ``independent``) it writes instead
+``{out}/{method}/{mode}/{k:02d}_{block}.npy`` (+ ``.flags.npy``) for every step k of the
+architecture's blocks (`salaudit.randomize`), the model randomized from ``--seed``.
+The last log line is ``TIMING {...}``: seconds of start-up, loading, computing and writing.
+"""
+
+import time
+
+_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def get_args_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model.pt of a trained classifier")
+    parser.add_argument("--data", required=True, help="folder with images.npy and manifest.csv")
+    parser.add_argument("--eval-images", required=True, help="CSV index,image_id: the images to map, in order")
+    parser.add_argument("--segments", default=None, help="XRAI segments of the evaluation images (.npz); "
+                        "computed on the fly when not given")
+    parser.add_argument("--out", required=True, help="folder of this model's maps")
+    parser.add_argument("--methods", nargs="+", required=True, help="method ids (salaudit.methods.METHODS)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                        help="a method setting, e.g. sg.samples=25 (repeatable; the paper's values otherwise)")
+    parser.add_argument("--randomize", choices=["cascade", "independent"], default=None,
+                        help="maps of the randomized models instead of the trained one")
+    parser.add_argument("--seed", type=int, default=0, help="seed of SmoothGrad noise, random maps, randomization")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per batch")
+    parser.add_argument("--max-batch", type=int, default=64, help="most model inputs in one forward+backward pass")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    return parser
+
+
+def main(args):
+    import torch
+
+    from salaudit import data, localizers, maps, methods, models, randomize, training
+
+    timer = maps.Timer(_START)
+    timer.lap("startup")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        unknown = [m for m in args.methods if m not in methods.METHODS]
+        if unknown:
+            raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(methods.METHODS)}")
+        settings = maps.parse_settings(args.settings)
+        device = training.resolve_device(args.device)
+        model, meta = models.load_checkpoint(args.model)
+        manifest = data.read_manifest(f"{args.data}/manifest.csv")
+        index = localizers.read_eval_images(args.eval_images, manifest["image_id"].tolist())
+        images = np.asarray(np.load(f"{args.data}/images.npy", mmap_mode="r")[index])
+        if images.shape[-1] != meta.get("image_size", images.shape[-1]):
+            raise ValueError(f"{args.model} was trained at {meta['image_size']} px, the images are {images.shape[-1]} px")
+        cache = {}
+        if args.segments and "xrai" in args.methods:
+            seg_index, segments = maps.load_segments(args.segments)
+            if not np.array_equal(seg_index, index):
+                raise ValueError(f"{args.segments} was computed for other evaluation images than {args.eval_images}")
+            cache = maps.segment_cache(images, segments)
+    except (OSError, ValueError, RuntimeError, models.ModelError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    arch = meta["arch"]
+    timer.lap("load")
+
+    def run(net, stem):
+        result = maps.compute_all(net, arch, images, args.methods, settings, seed=args.seed,
+                                  batch_size=args.batch_size, max_batch=args.max_batch, device=device,
+                                  segments=cache, stream=f"{args.out}/{stem}")
+        timer.lap("compute")
+        for method, (m, f) in result.items():
+            maps.save_maps(args.out, method, stem, m, f)
+            print(f"{stem} {method}: {int(f.sum())} flagged of {len(f)}")
+        timer.lap("write")
+
+    if args.randomize is None:
+        run(model, "trained")
+    else:
+        for step, net in randomize.randomized_models(model, arch, args.seed, args.randomize):
+            timer.lap("randomize")
+            run(net, f"{args.randomize}/{step.label}")
+    print(f"{arch} on {device}: {len(images)} images, {len(args.methods)} methods")
+    print(timer.report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))

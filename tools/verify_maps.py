@@ -1,0 +1,111 @@
+"""Independent check of saved saliency maps: recompute GRAD, IG and GCAM with direct Captum
+calls and the paper's post-processing written out here, and XRAI with PAIR's library called
+directly (its own segmentation, its own IG loop), then compare with the workflow's files.
+
+    python tools/verify_maps.py --results results --dataset siim --arch inception_v3 --fold 0 \
+        --ig-steps 4 --xrai-steps 3
+
+Uses nothing of `salaudit.methods` or `salaudit.maps` (only `salaudit.models.load_checkpoint`
+to read the checkpoint). Prints one line per method with the largest absolute difference and
+exits 1 if any exceeds --tolerance (default: float16 rounding of values in [0, 1], 2**-11,
+plus 1e-4 for float32 arithmetic).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from salaudit.models import load_checkpoint  # noqa: E402
+
+GCAM_LAYER = {"inception_v3": "Mixed_7c", "densenet121": "features", "tiny_cnn": "block3"}
+
+
+def paper_postprocess(attr: np.ndarray, minmax: bool) -> np.ndarray:
+    """|attribution| summed over channels; (m - min) / (p99 - min) clipped to [0, 1] (PAIR's
+    VisualizeImageGrayscale); Grad-CAM and XRAI: (m - min) / (max - min)."""
+    m = np.abs(attr).sum(axis=0) if attr.ndim == 3 else np.abs(attr)
+    lo = m.min()
+    hi = m.max() if minmax else np.percentile(m, 99)
+    if hi <= lo:
+        hi = m.max()
+    if hi <= lo:
+        return np.zeros_like(m)
+    return np.clip((m - lo) / (hi - lo), 0, 1)
+
+
+def reference_maps(model, arch, x, method, ig_steps, xrai_steps):
+    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
+
+    out = []
+    for i in range(len(x)):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        with torch.no_grad():
+            target = int(model(xi).argmax(1))
+        if method == "grad":
+            a = Saliency(model).attribute(xi, target=target, abs=False)
+        elif method == "ig":
+            a = IntegratedGradients(model).attribute(xi, baselines=torch.full_like(xi, -1.0), target=target,
+                                                     n_steps=ig_steps, method="riemann_trapezoid")
+        elif method == "gcam":
+            layer = model.get_submodule(GCAM_LAYER[arch])
+            cam = LayerGradCam(model, layer).attribute(xi, target=target, relu_attributions=True)
+            a = LayerAttribution.interpolate(cam, tuple(xi.shape[-2:]), interpolate_mode="bilinear")
+        elif method == "xrai":
+            out.append(pair_xrai(model, xi.detach()[0], target, xrai_steps))
+            continue
+        out.append(paper_postprocess(a.detach()[0].double().numpy(), minmax=method == "gcam"))
+    return np.stack(out)
+
+
+def pair_xrai(model, image, target, steps):
+    """PAIR's XRAI exactly as its README shows, batch of IG steps through a PyTorch model."""
+    import saliency.core as saliency
+
+    def call_model_function(images, call_model_args=None, expected_keys=None):
+        t = torch.tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_(True)
+        logits = model(t)
+        grads = torch.autograd.grad(logits[:, call_model_args["target"]].sum(), t)[0]
+        return {saliency.INPUT_OUTPUT_GRADIENTS: grads.permute(0, 2, 3, 1).detach().numpy()}
+
+    params = saliency.XRAIParameters(steps=steps)
+    x = image.permute(1, 2, 0).numpy().astype(np.float64)
+    mask = saliency.XRAI().GetMask(x, call_model_function, {"target": target}, batch_size=64, extra_parameters=params)
+    return paper_postprocess(mask, minmax=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--arch", required=True)
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--methods", nargs="+", default=["grad", "ig", "gcam", "xrai"])
+    p.add_argument("--ig-steps", type=int, default=10)
+    p.add_argument("--xrai-steps", type=int, default=100)
+    p.add_argument("--tolerance", type=float, default=2.0 ** -11 + 1e-4)
+    args = p.parse_args(argv)
+
+    root = Path(args.results) / args.dataset
+    eval_images = pd.read_csv(root / "eval_images.csv", dtype={"image_id": str})
+    images = np.load(root / "data" / "images.npy", mmap_mode="r")[eval_images["index"].to_numpy()]
+    x = torch.tensor(np.asarray(images), dtype=torch.float32).div(127.5).sub(1.0).unsqueeze(1).repeat(1, 3, 1, 1)
+    model, _ = load_checkpoint(root / "models" / args.arch / f"fold{args.fold}" / "model.pt")
+    worst = 0.0
+    for method in args.methods:
+        saved = np.load(root / "maps" / args.arch / f"fold{args.fold}" / method / "trained.npy").astype(np.float64)
+        ref = reference_maps(model, args.arch, x, method, args.ig_steps, args.xrai_steps)
+        diff = float(np.abs(saved - ref).max())
+        worst = max(worst, diff)
+        print(f"{args.dataset} {args.arch} fold{args.fold} {method}: {len(ref)} maps, max |saved - reference| = "
+              f"{diff:.2e} ({'OK' if diff <= args.tolerance else 'MISMATCH'})")
+    return 0 if worst <= args.tolerance else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

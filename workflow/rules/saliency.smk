@@ -1,0 +1,83 @@
+# Saliency stages: XRAI segments per dataset, maps per trained classifier, maps along each
+# randomized classifier. One job computes every configured method for one model (see README).
+
+
+rule xrai_segments:
+    input:
+        images=rules.convert.output.images,
+        manifest=rules.convert.output.manifest,
+        eval_images=rules.eval_images.output[0],
+    output:
+        "results/{dataset}/maps/xrai_segments.npz",
+    params:
+        script=script_path("xrai_segments.py"),
+        data=subpath(input.images, parent=True),
+    threads: config["convert_threads"]
+    log:
+        "logs/{dataset}/maps/xrai_segments.log",
+    benchmark:
+        "benchmarks/{dataset}/maps/xrai_segments.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python {params.script} --data {params.data} --eval-images {input.eval_images}"
+        " --out {output} --workers {threads} > {log} 2>&1"
+
+
+rule saliency:
+    input:
+        unpack(saliency_inputs()),
+    output:
+        maps=saliency_outputs("trained"),
+        flags=saliency_outputs("trained", ".flags"),
+    params:
+        script=script_path("saliency_maps.py"),
+        data=subpath(input.images, parent=True),
+        out=MAPS_FOLDER,
+        segments=get_segments_flag,
+        options=get_saliency_options,
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpu_request,
+    log:
+        "logs/{dataset}/maps/{arch}/fold{fold}/saliency.log",
+    benchmark:
+        "benchmarks/{dataset}/maps/{arch}/fold{fold}/saliency.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "python {params.script} --model {input.model} --data {params.data} --eval-images {input.eval_images}"
+        " {params.segments} --out {params.out} {params.options} --threads {threads} > {log} 2>&1"
+
+
+# The randomization job of one model writes a file per (method, step); the steps differ by
+# architecture, so there is one rule per randomized architecture (every output declared).
+for _arch in RANDOMIZED_ARCHS:
+
+    rule:
+        name:
+            f"randomized_saliency_{_arch}"
+        input:
+            unpack(saliency_inputs(_arch)),
+        output:
+            maps=saliency_outputs("{mode}", arch=_arch),
+            flags=saliency_outputs("{mode}", ".flags", arch=_arch),
+        params:
+            script=script_path("saliency_maps.py"),
+            data=subpath(input.images, parent=True),
+            out=MAPS_FOLDER.replace("{arch}", _arch),
+            segments=get_segments_flag,
+            options=get_saliency_options,
+        threads: config["torch_threads"]
+        resources:
+            gpu=gpu_request,
+        log:
+            f"logs/{{dataset}}/maps/{_arch}/fold{{fold}}/randomized_{{mode}}.log",
+        benchmark:
+            f"benchmarks/{{dataset}}/maps/{_arch}/fold{{fold}}/randomized_{{mode}}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        shell:
+            "python {params.script} --model {input.model} --data {params.data} --eval-images {input.eval_images}"
+            " {params.segments} --out {params.out} --randomize {wildcards.mode} {params.options}"
+            " --threads {threads} > {log} 2>&1"
