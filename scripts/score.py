@@ -99,6 +99,11 @@ class MapReader:
 def utility_rows(dataset, source, method, arch, fold, maps, constant, truth, image_ids, fractions):
     for i, image_id in enumerate(image_ids):
         area, ap = metrics.precision_recall_areas(maps[i], truth[i])
+        if constant[i] and fractions[i] > 0:
+            # A constant map ranks no pixel above another: score it at chance, the positive
+            # fraction (its average precision), not the trapezoid's (1 + fraction) / 2, which
+            # sklearn's (recall 0, precision 1) end point would credit it with.
+            area = ap = float(fractions[i])
         yield (dataset, source, method, arch, fold, image_id, area, ap, fractions[i],
                reason(CONSTANT if constant[i] else "", EMPTY_MASK if fractions[i] == 0 else ""))
 

@@ -40,8 +40,13 @@ def good_maps(truth, rng, noise=0.05):
 
 
 def write_tree(results: Path, dataset: str = "siim", n_eval: int = 12, size: int = 32, seed: int = 0,
-               localizer: str = "unet", empty_mask: bool = False, constant_map: bool = False) -> dict:
-    """Write one dataset's inputs of score.py; return what the test needs to know."""
+               localizer: str = "unet", empty_mask: bool = False, constant_map: bool = False,
+               methods=METHODS, archs=ARCHS, folds=FOLDS, steps=None) -> dict:
+    """Write one dataset's inputs of score.py; return what the test needs to know.
+
+    Every method but ``random`` behaves like ``good``.
+    """
+    steps = STEPS if steps is None else steps
     rng = np.random.default_rng(seed)
     root = results / dataset
     n_images = n_eval + 8
@@ -59,26 +64,29 @@ def write_tree(results: Path, dataset: str = "siim", n_eval: int = 12, size: int
     # average of the non-evaluation masks: a broad, weak prior
     np.save(root / "baselines" / "average_mask.npy", masks[:4].mean(axis=0).astype(np.float32) * 0.5 + 0.1)
     truth = masks[eval_index]
-    for fold in FOLDS:
+    for fold in folds:
         path = root / "localizers" / localizer / f"fold{fold}" / "maps.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, good_maps(truth, rng).astype(np.float16))
-        for arch in ARCHS:
+        for arch in archs:
             base = root / "maps" / arch / f"fold{fold}"
-            good = good_maps(truth, rng)
-            flags = np.zeros(n_eval, bool)
-            if constant_map and arch == ARCHS[0] and fold == 0:
-                good[0], flags[0] = 0.0, True  # a degenerate (constant) map, stored as zeros
-            save_maps(base / "good" / "trained.npy", good, flags)
-            save_maps(base / "random" / "trained.npy", rng.random(truth.shape))
+            for method in methods:
+                if method == "random":
+                    save_maps(base / method / "trained.npy", rng.random(truth.shape))
+                    continue
+                good = good_maps(truth, rng)
+                flags = np.zeros(n_eval, bool)
+                if constant_map and arch == archs[0] and fold == 0:
+                    good[0], flags[0] = 0.0, True  # a degenerate (constant) map, stored as zeros
+                save_maps(base / method / "trained.npy", good, flags)
             labels = np.repeat([0, 1], 5)
             model = root / "models" / arch / f"fold{fold}"
             model.mkdir(parents=True, exist_ok=True)
             pd.DataFrame({"image_id": [f"t{i}" for i in range(10)], "label": labels,
                           "prob": np.clip(0.3 * labels + 0.7 * rng.random(10), 0, 1)}).to_csv(
                 model / "predictions.csv", index=False)
-            for step in STEPS.get(arch, []):
-                for method in METHODS:
+            for step in steps.get(arch, []):
+                for method in methods:
                     save_maps(base / method / "cascade" / f"{step}.npy", rng.random(truth.shape))
     return {"root": root, "ids": ids, "truth": truth}
 
