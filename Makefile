@@ -27,6 +27,8 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	snakemake --cores $(CORES)
+	snakemake --report results/report.html
+	@echo "The report: $(CURDIR)/results/report.html"
 
 test: $(STAMP)
 	python -m pytest

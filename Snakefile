@@ -29,9 +29,11 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/saliency.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     input:
         get_final_outputs(),
+        eval_final_outputs(),
     default_target: True

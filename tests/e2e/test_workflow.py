@@ -145,6 +145,30 @@ def test_maps_agree_with_direct_captum_and_pair(run):
     assert result.stdout.count("(OK)") == 4
 
 
+def test_scorecard_tables_figures_and_report(run):
+    results = run / "results"
+    scorecard = pd.read_csv(results / "scorecard.csv")
+    assert list(scorecard.columns[:8]) == ["dataset", "method", "criterion", "value", "ci_low", "ci_high", "p",
+                                           "verdict"]
+    main = scorecard[scorecard["criterion"].isin(["utility", "randomization", "repeatability", "reproducibility"])]
+    assert set(main["method"]) == set(METHODS) and set(main["dataset"]) == {"siim", "rsna"}
+    # one architecture: reproducibility does not apply; random fails everything else
+    assert set(main.loc[main["criterion"] == "reproducibility", "verdict"]) == {"NOT_APPLICABLE"}
+    random = main[(main["method"] == "random") & (main["criterion"] != "reproducibility")]
+    assert len(random) == 6 and set(random["verdict"]) == {"FAIL"}
+    assert "RANDOM" in (results / "tables" / "scorecard.md").read_text()
+    for name in ("utility", "randomization", "consistency", "classifier_auroc", "degenerate"):
+        assert len(pd.read_csv(results / "tables" / f"{name}.csv")) > 0, name
+    for name in ("utility", "cascade", "consistency", "roc", "examples_siim", "cascade_strip_rsna"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
+    utility = pd.read_csv(results / "siim" / "scores" / "utility.csv", dtype={"image_id": str})
+    assert len(utility[(utility["source"] == "trained") & (utility["method"] == "grad")]) == 3 * 3  # folds x images
+    result = snakemake(run, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (results / "report.html").read_text(errors="replace")
+    assert "scorecard" in html.lower() and len(html) > 100_000
+
+
 def test_nothing_left_to_do(run):
     result = snakemake(run, "-n")
     assert result.returncode == 0
@@ -162,7 +186,8 @@ def test_dry_run_lists_the_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
     for rule in ("demo_data", "convert", "split", "eval_images", "average_mask", "train_classifier",
-                 "train_localizer", "summarize_models", "xrai_segments", "saliency", "randomized_saliency_tiny_cnn"):
+                 "train_localizer", "summarize_models", "xrai_segments", "saliency", "randomized_saliency_tiny_cnn",
+                 "score", "aggregate", "figures"):
         assert f"rule {rule}:" in text
 
 

@@ -32,3 +32,82 @@ def test_constant_map_and_empty_mask():
     assert np.isclose(average_precision(np.full((10, 10), 0.3), mask), 0.2)
     assert np.isnan(auprc(np.ones((3, 3)), np.zeros((3, 3))))
     assert np.isnan(average_precision(np.ones((3, 3)), np.zeros((3, 3))))
+
+
+# --------------------------------------------------------------------------- evaluation additions
+
+import pytest  # noqa: E402
+from skimage.metrics import structural_similarity  # noqa: E402
+
+from salaudit.metrics import (  # noqa: E402
+    constant_maps, local_moments, precision_recall_areas, random_partners, ssim, ssim_batch,
+)
+
+
+def test_precision_recall_areas_match_the_separate_functions():
+    rng = np.random.default_rng(3)
+    mask = rng.random((16, 16)) > 0.7
+    scores = rng.random((16, 16))
+    area, ap = precision_recall_areas(scores, mask)
+    assert area == pytest.approx(auprc(scores, mask)) and ap == pytest.approx(average_precision(scores, mask))
+    assert np.isnan(precision_recall_areas(scores, np.zeros((16, 16)))).all()
+
+
+def test_ssim_of_identical_maps_is_one():
+    rng = np.random.default_rng(0)
+    a = rng.random((20, 20))
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert ssim(np.zeros((9, 9)), np.zeros((9, 9))) == pytest.approx(1.0)  # two all-zero (degenerate) maps
+    np.testing.assert_allclose(ssim_batch(a[None], a[None]), [1.0])
+
+
+def test_ssim_hand_computed_7x7_window_data_range_2():
+    # A 7x7 map with a 7x7 window: after the 3-pixel border crop only the centre is left, whose
+    # window is the whole map. x = 0 everywhere; y = 1 at one pixel. Means 0 and 1/49; sample
+    # variances (49/48 normalisation) 0 and 49/48 * (1/49 - 1/49**2) = 1/49; covariance 0.
+    x, y = np.zeros((7, 7)), np.zeros((7, 7))
+    y[2, 5] = 1.0
+    c1, c2 = (0.01 * 2.0) ** 2, (0.03 * 2.0) ** 2
+    expected = (c1 * c2) / (((1 / 49) ** 2 + c1) * (1 / 49 + c2))
+    assert expected == pytest.approx(0.07346, abs=1e-5)
+    assert ssim(x, y) == pytest.approx(expected)
+    assert ssim_batch(x[None], y[None])[0] == pytest.approx(expected)
+    # data_range 1 (the maps' real range) shrinks the constants: a different, lower value
+    d1 = (0.01 ** 2 * 0.03 ** 2) / (((1 / 49) ** 2 + 0.01 ** 2) * (1 / 49 + 0.03 ** 2))
+    assert ssim(x, y, data_range=1.0) == pytest.approx(d1) and d1 < expected / 5
+
+
+@pytest.mark.parametrize("win_size, data_range", [(7, 2.0), (11, 1.0)])
+def test_ssim_batch_equals_scikit_image_pair_by_pair(win_size, data_range):
+    rng = np.random.default_rng(1)
+    a = rng.random((6, 24, 20))
+    b = 0.5 * a + 0.5 * rng.random((6, 24, 20))
+    b[2] = 0.0  # a degenerate map
+    expected = [structural_similarity(x, y, win_size=win_size, data_range=data_range) for x, y in zip(a, b)]
+    np.testing.assert_allclose(ssim_batch(a, b, win_size, data_range), expected, rtol=1e-10, atol=1e-12)
+    # precomputed moments give the same numbers
+    np.testing.assert_allclose(ssim_batch(a, b, win_size, data_range, moments_a=local_moments(a, win_size)), expected,
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="odd"):
+        ssim_batch(a, b, win_size=4)
+
+
+def test_random_partners_never_pair_an_image_with_itself_and_follow_the_seed():
+    partners = random_partners(30, 50, seed=7)
+    assert partners.shape == (30, 50)
+    assert not (partners == np.arange(30)[:, None]).any()
+    assert partners.min() >= 0 and partners.max() <= 29
+    np.testing.assert_array_equal(partners, random_partners(30, 50, seed=7))
+    assert not np.array_equal(partners, random_partners(30, 50, seed=8))
+    # every other image is reachable: over 50 draws x 30 rows all 29 partners of row 0 appear
+    assert set(random_partners(30, 2000, seed=0)[0]) == set(range(1, 30))
+    np.testing.assert_array_equal(random_partners(2, 5, seed=0), [[1] * 5, [0] * 5])  # two images: the other
+    with pytest.raises(ValueError):
+        random_partners(1, 5, seed=0)
+
+
+def test_constant_maps():
+    maps = np.zeros((3, 4, 4))
+    maps[1, 0, 0] = 0.5
+    maps[2] = 0.7
+    np.testing.assert_array_equal(constant_maps(maps), [True, False, True])
