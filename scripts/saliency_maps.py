@@ -48,7 +48,7 @@ def get_args_parser():
 def main(args):
     import torch
 
-    from salaudit import data, localizers, maps, methods, models, randomize, training
+    from salaudit import data, maps, methods, models, randomize, training
 
     timer = maps.Timer(_START)
     timer.lap("startup")
@@ -62,7 +62,7 @@ def main(args):
         device = training.resolve_device(args.device)
         model, meta = models.load_checkpoint(args.model)
         manifest = data.read_manifest(f"{args.data}/manifest.csv")
-        index = localizers.read_eval_images(args.eval_images, manifest["image_id"].tolist())
+        index = data.read_eval_images(args.eval_images, manifest["image_id"].tolist())
         images = np.asarray(np.load(f"{args.data}/images.npy", mmap_mode="r")[index])
         if images.shape[-1] != meta.get("image_size", images.shape[-1]):
             raise ValueError(f"{args.model} was trained at {meta['image_size']} px, the images are {images.shape[-1]} px")

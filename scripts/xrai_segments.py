@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from salaudit import localizers, maps
+from salaudit import maps
 
 
 def get_args_parser():
@@ -31,7 +31,7 @@ def main(args):
     start = time.perf_counter()
     try:
         manifest = data.read_manifest(f"{args.data}/manifest.csv")
-        index = localizers.read_eval_images(args.eval_images, manifest["image_id"].tolist())
+        index = data.read_eval_images(args.eval_images, manifest["image_id"].tolist())
     except (OSError, ValueError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1

@@ -286,3 +286,20 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 def default_workers() -> int:
     return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+def read_eval_images(path: str | Path, image_ids) -> np.ndarray:
+    """Array indices of ``eval_images.csv`` (``index,image_id``), checked against the manifest ids."""
+    table = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False)
+    if not {"index", "image_id"} <= set(table.columns):
+        raise ValueError(f"{path}: expected columns index,image_id, got {','.join(table.columns)}")
+    index = table["index"].to_numpy(dtype=np.int64)
+    ids = np.asarray(image_ids, dtype=object)
+    if len(index) and (index.min() < 0 or index.max() >= len(ids)):
+        raise ValueError(f"{path}: index out of range 0..{len(ids) - 1}")
+    wrong = np.flatnonzero(ids[index] != table["image_id"].to_numpy(dtype=object))
+    if len(wrong):
+        row = int(wrong[0])
+        raise ValueError(f"{path}: line {row + 2} has image_id {table['image_id'].iloc[row]} "
+                         f"but manifest row {index[row]} is {ids[index[row]]}")
+    return index

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from . import classifier, metrics, models, training
+from .data import read_eval_images  # noqa: F401  (re-exported: used by train_localizer.py)
 from .models import ModelError
 
 FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
@@ -329,23 +330,6 @@ def read_boxes(path: str | Path, image_ids) -> list[np.ndarray]:
     for image_id, box in zip(table["image_id"], coords):
         boxes[position[image_id]].append(box)
     return [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in boxes]
-
-
-def read_eval_images(path: str | Path, image_ids) -> np.ndarray:
-    """Array indices of ``eval_images.csv`` (``index,image_id``), checked against the manifest ids."""
-    table = pd.read_csv(path, dtype={"image_id": str}, keep_default_na=False)
-    if not {"index", "image_id"} <= set(table.columns):
-        raise ValueError(f"{path}: expected columns index,image_id, got {','.join(table.columns)}")
-    index = table["index"].to_numpy(dtype=np.int64)
-    ids = np.asarray(image_ids, dtype=object)
-    if len(index) and (index.min() < 0 or index.max() >= len(ids)):
-        raise ValueError(f"{path}: index out of range 0..{len(ids) - 1}")
-    wrong = np.flatnonzero(ids[index] != table["image_id"].to_numpy(dtype=object))
-    if len(wrong):
-        row = int(wrong[0])
-        raise ValueError(f"{path}: line {row + 2} has image_id {table['image_id'].iloc[row]} "
-                         f"but manifest row {index[row]} is {ids[index[row]]}")
-    return index
 
 
 def _boxes_from_masks(shifted: torch.Tensor, counts: list[int]) -> list[torch.Tensor]:
