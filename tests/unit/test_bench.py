@@ -132,3 +132,42 @@ def test_demo_like_images_deterministic_and_structured():
 def test_fmt():
     assert B.fmt(None) == "—" and B.fmt(math.nan) == "—"
     assert B.fmt(1.234, 1, " s") == "1.2 s" and B.fmt(3) == "3"
+
+
+def _load_bench_script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pipeline_analyze_reads_benchmarks_and_timing_lines(tmp_path):
+    pipeline = _load_bench_script("pipeline")
+    files = {
+        "siim/models/inception_v3/fold0/train.tsv": (60.0, 1400.0),
+        "siim/maps/inception_v3/fold0/saliency.tsv": (100.0, 2000.0),
+        "siim/maps/inception_v3/fold0/randomized_cascade.tsv": (300.0, 2500.0),
+    }
+    for rel, (s, rss) in files.items():
+        path = tmp_path / "benchmarks" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(BENCH_TSV.replace("57.6338", str(s)).replace("1402.55", str(rss)))
+    logs = tmp_path / "logs" / "siim" / "maps" / "inception_v3" / "fold0"
+    logs.mkdir(parents=True)
+    (logs / "saliency.log").write_text('TIMING {"startup_s": 3, "load_s": 2, "compute_s": 90.0, "write_s": 1}\n')
+    (logs / "randomized_cascade.log").write_text('TIMING {"compute_s": 282.0}\n')
+
+    class Args:
+        workdir = tmp_path
+
+    result = pipeline.analyze(Args(), {"run": {"wall_s": 900.0, "max_rss_gb": 3.1}, "noop": {"wall_s": 4.0}})
+    assert result["stages"]["train_classifier"]["jobs"] == 1
+    assert result["stages"]["randomized_saliency"]["sum_s"] == pytest.approx(300.0)
+    assert result["overhead"]["overhead"] == pytest.approx(1 - 372 / 400)
+    assert result["peak_memory_gb"] == pytest.approx(3.1)  # snakemake tree above the largest job
+    assert result["verdicts"] == {"overhead": "PASS", "demo_wall": "PASS", "noop_rerun": "PASS",
+                                  "peak_memory": "PASS"}
