@@ -91,6 +91,24 @@ def checks_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+def ab_section(cur: dict, new: dict) -> list[str]:
+    """The proposed on-device post-processing against the current one, same machine, same call."""
+    f = B.fmt
+    lines = ["### Proposed fix measured: post-processing on the device (GPU)", "",
+             f"Machine: {B.describe_machine(cur.get('machine'))}; {cur.get('size')} px, batch {cur.get('batch')}, "
+             "paper settings; `OUT=... bash bench/gpu.sh --postprocess-ab` (both variants in one call). "
+             "ms per map (efficiency):", "",
+             "| arch | method | current | on the device |", "|---|---|---|---|"]
+    for arch, res in cur.get("archs", {}).items():
+        other = new.get("archs", {}).get(arch, {}).get("methods", {})
+        for m, e in res.get("methods", {}).items():
+            o = other.get(m, {})
+            lines.append(f"| {arch} | {DISPLAY_NAMES.get(m, m)} | {f(1000 * e.get('seconds_per_map', float('nan')))} "
+                         f"({f(e.get('efficiency'))}) | {f(1000 * o.get('seconds_per_map', float('nan')))} "
+                         f"({f(o.get('efficiency'))}) |")
+    return lines + [""]
+
+
 def pipeline_section(p: dict | None, s: dict | None, verdicts: list) -> list[str]:
     f = B.fmt
     lines = ["### Pipeline (items 4-6)", ""]
@@ -138,6 +156,9 @@ def main(args) -> int:
                                  "GPU", verdicts)
         lines += ["Reproduce on a GPU machine: `OUT=results/bench bash bench/gpu.sh` (about 2.5 min on an H200; "
                   "copy the two JSON files to `bench/gpu_results/` to keep them).", ""]
+    ab = load(results, "ab_current.json", GPU_FALLBACK), load(results, "ab_on_device.json", GPU_FALLBACK)
+    if all(ab):
+        lines += ab_section(*ab)
     checks = load(results, "gpu_checks.json", GPU_FALLBACK)
     if checks:
         lines += checks_section(checks)
