@@ -11,7 +11,7 @@
 #   2. bench/methods.py at 320 px, batch 32, paper settings (DEFAULT_SETTINGS), InceptionV3:
 #      efficiency, speed-up over the one-image-at-a-time PAIR way, XRAI parts and cache
 #                                                                    -> $OUT/methods_gpu.json
-# Hard total: 150 s + 330 s = 8 min at most (about 4-5 min expected on an H100/H200, the first
+# Hard total: 150 s + 330 s = 8 min at most (measured: 2.5-3.2 min on an H200, the first
 # CUDA start included). Python: $PYTHON, else .venv/bin/python if it imports torch + captum +
 # saliency, else python3; wheels in .whl/ (captum, saliency) are installed to /tmp/site when
 # the chosen python lacks them (the GPU image has torch but not these two).

@@ -123,7 +123,9 @@ def pipeline_section(p: dict | None, s: dict | None, verdicts: list) -> list[str
                   f"- No-op rerun: {f(noop.get('wall_s'), 1)} s (nothing to do: {noop.get('nothing_to_do')}) "
                   f"— target ≤ 10 s: **{p['verdicts']['noop_rerun']}**",
                   f"- Peak memory: {f(p.get('peak_memory_gb'))} GB (jobs' max_rss {f(p.get('peak_job_rss_gb'))} GB, "
-                  f"snakemake tree {f(run.get('max_rss_gb'))} GB) — target ≤ 4 GB: **{p['verdicts']['peak_memory']}**",
+                  f"largest process under snakemake by `time -v` {f(run.get('max_rss_gb'))} GB; the {p.get('cores', 2)} largest "
+                  f"jobs together at most {f(p.get('concurrent_upper_bound_gb'))} GB) — target ≤ 4 GB: "
+                  f"**{p['verdicts']['peak_memory']}**",
                   f"- Saliency job overhead (1 − compute/wall): {f(p['overhead'].get('overhead'))} — target ≤ 0.10: "
                   f"**{p['verdicts']['overhead']}**" + (f" ({p['overhead']['note']})" if p['overhead'].get('note') else ""),
                   "", "| stage | jobs | sum of job s | max job s | max RSS MB |", "|---|---|---|---|---|"]
