@@ -171,3 +171,15 @@ def test_pipeline_analyze_reads_benchmarks_and_timing_lines(tmp_path):
     assert result["peak_memory_gb"] == pytest.approx(3.1)  # snakemake tree above the largest job
     assert result["verdicts"] == {"overhead": "PASS", "demo_wall": "PASS", "noop_rerun": "PASS",
                                   "peak_memory": "PASS"}
+
+
+def test_scaling_config_has_enough_positive_test_images(tmp_path, repo):
+    import yaml
+
+    pipeline = _load_bench_script("pipeline")
+    path = pipeline.scaling_config(repo / "config.yaml", tmp_path / "scaling.yaml", 32)
+    cfg = yaml.safe_load(path.read_text())
+    (spec,) = cfg["datasets"].values()
+    positives_in_test = spec["demo"]["n_images"] * cfg["test_fraction"] * spec["demo"]["positive_fraction"]
+    assert positives_in_test >= 32
+    assert len(cfg["classifiers"]["archs"]) == 1 and cfg["classifiers"]["epochs"] == 1 and cfg["folds"] == 2
