@@ -34,7 +34,8 @@ def load(results: Path, name: str, fallback: Path | None = None) -> dict | None:
 
 def methods_section(data: dict, title: str, label: str, verdicts: list) -> list[str]:
     f = B.fmt
-    tag = label
+    # A run with overridden settings is not the configured benchmark: say so in every verdict row.
+    tag = f"{label} (settings overridden)" if data.get("settings_overrides") else label
     lines = [f"### {title}", "",
              f"Machine: {B.describe_machine(data.get('machine'))}; device `{data.get('device')}`, "
              f"{data.get('size')} px, batch {data.get('batch')}, torch threads {data.get('torch_threads')}; "
