@@ -9,7 +9,7 @@ CORES ?= all
 # Recipes and the jobs Snakemake starts find the venv's python/snakemake first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv demo test lint dry-run clean
+.PHONY: help venv demo test lint dry-run clean bench bench-methods bench-report
 
 help:
 	@echo "make demo   - run the whole study on the embedded demo data (results/)"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint   - snakemake --lint"
 	@echo "make dry-run - snakemake -n (what is pending)"
 	@echo "make clean  - remove results/, logs/, benchmarks/ and .snakemake/"
+	@echo "make bench  - issue 7 benchmarks: methods + whole demo in results/bench/demo (long), BENCHMARKS.md"
+	@echo "make bench-methods - saliency method throughput only (items 1-3), BENCHMARKS.md"
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -41,3 +43,22 @@ dry-run: $(STAMP)
 
 clean:
 	rm -rf results logs benchmarks .snakemake
+
+# Benchmarks (BENCHMARKS.md, issue 7). Not tests: they print PASS/MISS and never fail on a slow
+# machine. The demo run goes to a scratch directory, so results/ of `make demo` is untouched.
+BENCH_CORES ?= 2
+BENCH_METHODS_ARGS ?= --arch inception_v3 densenet121 --size 96 --batch 16 --n-images 16 --device auto
+
+bench-methods: $(STAMP)
+	python bench/methods.py $(BENCH_METHODS_ARGS) --out results/bench/methods.json
+	python bench/report.py
+
+bench: $(STAMP)
+	python bench/methods.py $(BENCH_METHODS_ARGS) --out results/bench/methods.json
+	rm -rf results/bench/demo
+	python bench/pipeline.py demo --workdir results/bench/demo --cores $(BENCH_CORES) --out results/bench/pipeline.json
+	python bench/pipeline.py scaling --workdir results/bench/scaling --cores $(BENCH_CORES) --out results/bench/scaling.json
+	python bench/report.py
+
+bench-report: $(STAMP)
+	python bench/report.py

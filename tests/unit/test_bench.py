@@ -1,0 +1,185 @@
+"""salaudit.bench: the pure parts of `make bench` (no clocks: these tests never depend on speed)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from salaudit import bench as B
+
+
+def test_efficiency_ratio_ideal_and_half():
+    # 10 passes, a batched pass of 16 images takes 0.8 s -> ideal 0.5 s per map
+    assert B.efficiency_ratio(10, 0.8, 16, 0.5) == pytest.approx(1.0)
+    assert B.efficiency_ratio(10, 0.8, 16, 1.0) == pytest.approx(0.5)
+    assert B.efficiency_ratio(0, 0.8, 16, 1.0) is None  # random: no passes
+    assert B.efficiency_ratio(1, 0.8, 16, None) is None
+
+
+def test_speedup():
+    assert B.speedup(3.0, 0.5) == pytest.approx(6.0)
+    assert B.speedup(None, 0.5) is None
+
+
+@pytest.mark.parametrize("value, threshold, op, expected", [
+    (0.85, 0.85, ">=", "PASS"), (0.849, 0.85, ">=", "MISS"), (0.5, 0.5, "<=", "PASS"), (0.51, 0.5, "<=", "MISS"),
+    (None, 1.0, ">=", "N/A"), (float("nan"), 1.0, "<=", "N/A"),
+])
+def test_verdict(value, threshold, op, expected):
+    assert B.verdict(value, threshold, op) == expected
+
+
+def test_verdict_unknown_op():
+    with pytest.raises(ValueError):
+        B.verdict(1.0, 1.0, "<")
+
+
+def test_targets_of_the_issue():
+    assert B.check("efficiency", 0.86) == "PASS" and B.check("efficiency", 0.84) == "MISS"
+    assert B.check("speedup_cpu", 1.0) == "PASS" and B.check("speedup_cpu", 0.99) == "MISS"
+    assert B.check("speedup_gpu", 4.9) == "MISS"
+    assert B.check("xrai_cache", 0.5) == "PASS"
+    assert B.check("overhead", 0.11) == "MISS"
+    assert B.check("demo_wall", 1199) == "PASS" and B.check("noop_rerun", 10.5) == "MISS"
+    assert B.check("peak_memory", 3.9) == "PASS"
+
+
+def test_parse_settings_overrides():
+    got = B.parse_settings_overrides(["sg.samples=25", "sg.noise=0.1", "xrai.algorithm=fast", "gcam.layer=None"])
+    assert got == {"sg": {"samples": 25, "noise": 0.1}, "xrai": {"algorithm": "fast"}, "gcam": {"layer": None}}
+    assert B.parse_settings_overrides(None) == {}
+    for bad in ("samples=25", "sg.samples", "=3"):
+        with pytest.raises(ValueError):
+            B.parse_settings_overrides([bad])
+
+
+BENCH_TSV = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+             "57.6338\t0:00:57\t1402.55\t3870.12\t1380.10\t1385.02\t0.00\t12.30\t98.70\t56.81\n")
+
+
+def test_read_benchmark_tsv(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text(BENCH_TSV)
+    (row,) = B.read_benchmark_tsv(path)
+    assert row["s"] == pytest.approx(57.6338)
+    assert row["h:m:s"] == "0:00:57"
+    assert row["max_rss"] == pytest.approx(1402.55)
+    assert row["cpu_time"] == pytest.approx(56.81)
+    # Snakemake writes '-' where a value could not be measured
+    (row,) = B.read_benchmark_tsv(BENCH_TSV.replace("1402.55", "-"))
+    assert row["max_rss"] is None
+    assert B.read_benchmark_tsv("") == []
+
+
+def test_parse_timing_takes_the_last_line():
+    log = ('loading\nTIMING {"startup_s": 1.0, "load_s": 2.0, "compute_s": 30.0, "write_s": 0.5}\n'
+           'TIMING {"startup_s": 1.5, "load_s": 2.0, "compute_s": 40.0, "write_s": 0.5}\ndone\n')
+    assert B.parse_timing(log) == {"startup_s": 1.5, "load_s": 2.0, "compute_s": 40.0, "write_s": 0.5}
+    assert B.parse_timing("no timing here") is None
+    assert B.parse_timing("TIMING {broken") is None
+
+
+def test_overhead_share():
+    assert B.overhead_share(100.0, 92.0) == pytest.approx(0.08)
+    assert B.overhead_share(100.0, 120.0) == 0.0  # clipped
+    assert B.overhead_share(0.0, 1.0) is None
+
+
+@pytest.mark.parametrize("rel, rule", [
+    ("siim/maps/inception_v3/fold0/saliency.tsv", "saliency"),
+    ("siim/maps/densenet121/fold3/randomized_cascade.tsv", "randomized_saliency"),
+    ("rsna/models/inception_v3/fold1/train.tsv", "train_classifier"),
+    ("rsna/localizers/retinanet/fold0/train.tsv", "train_localizer"),
+    ("demo_data/siim.tsv", "demo_data"),
+    ("siim/convert.tsv", "convert"),
+])
+def test_rule_of_benchmark(rel, rule):
+    assert B.rule_of_benchmark(rel) == rule
+
+
+def test_linear_fit_linear_and_quadratic():
+    n = [8, 16, 32]
+    lin = B.linear_fit(n, [5 + 2 * x for x in n])
+    assert lin["slope_s_per_image"] == pytest.approx(2.0)
+    assert lin["intercept_s"] == pytest.approx(5.0)
+    assert lin["max_rel_residual"] == pytest.approx(0.0, abs=1e-9)
+    assert lin["doubling_ratio"] == pytest.approx(69 / 37)
+    assert lin["linear"]
+    quad = B.linear_fit(n, [0.5 * x * x for x in n])  # a hidden O(n^2) step
+    assert quad["doubling_ratio"] == pytest.approx(4.0)
+    assert not quad["linear"]
+    with pytest.raises(ValueError):
+        B.linear_fit([8, 8], [1, 2])
+
+
+def test_replace_generated_keeps_hand_written_parts():
+    text = f"# Benchmarks\nhand written\n{B.BEGIN_MARK}\nold\n{B.END_MARK}\ntrailer\n"
+    out = B.replace_generated(text, "new table")
+    assert out == f"# Benchmarks\nhand written\n{B.BEGIN_MARK}\nnew table\n{B.END_MARK}\ntrailer\n"
+    assert B.replace_generated(out, "new table") == out  # idempotent
+    appended = B.replace_generated("# Benchmarks\n", "x")
+    assert appended.endswith(f"{B.BEGIN_MARK}\nx\n{B.END_MARK}\n")
+
+
+def test_demo_like_images_deterministic_and_structured():
+    a = B.demo_like_images(2, 64, seed=3)
+    assert a.dtype == np.uint8 and a.shape == (2, 64, 64)
+    np.testing.assert_array_equal(a, B.demo_like_images(2, 64, seed=3))
+    # lungs darker than the mediastinum: structure, not noise
+    assert a[:, 32, 18:22].mean() < a[:, 32, 30:34].mean()
+
+
+def test_fmt():
+    assert B.fmt(None) == "—" and B.fmt(math.nan) == "—"
+    assert B.fmt(1.234, 1, " s") == "1.2 s" and B.fmt(3) == "3"
+
+
+def _load_bench_script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pipeline_analyze_reads_benchmarks_and_timing_lines(tmp_path):
+    pipeline = _load_bench_script("pipeline")
+    files = {
+        "siim/models/inception_v3/fold0/train.tsv": (60.0, 1400.0),
+        "siim/maps/inception_v3/fold0/saliency.tsv": (100.0, 2000.0),
+        "siim/maps/inception_v3/fold0/randomized_cascade.tsv": (300.0, 2500.0),
+    }
+    for rel, (s, rss) in files.items():
+        path = tmp_path / "benchmarks" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(BENCH_TSV.replace("57.6338", str(s)).replace("1402.55", str(rss)))
+    logs = tmp_path / "logs" / "siim" / "maps" / "inception_v3" / "fold0"
+    logs.mkdir(parents=True)
+    (logs / "saliency.log").write_text('TIMING {"startup_s": 3, "load_s": 2, "compute_s": 90.0, "write_s": 1}\n')
+    (logs / "randomized_cascade.log").write_text('TIMING {"compute_s": 282.0}\n')
+
+    class Args:
+        workdir = tmp_path
+
+    result = pipeline.analyze(Args(), {"run": {"wall_s": 900.0, "max_rss_gb": 3.1}, "noop": {"wall_s": 4.0}})
+    assert result["stages"]["train_classifier"]["jobs"] == 1
+    assert result["stages"]["randomized_saliency"]["sum_s"] == pytest.approx(300.0)
+    assert result["overhead"]["overhead"] == pytest.approx(1 - 372 / 400)
+    assert result["peak_memory_gb"] == pytest.approx(3.1)  # snakemake tree above the largest job
+    assert result["verdicts"] == {"overhead": "PASS", "demo_wall": "PASS", "noop_rerun": "PASS",
+                                  "peak_memory": "PASS"}
+
+
+def test_scaling_config_has_enough_positive_test_images(tmp_path, repo):
+    import yaml
+
+    pipeline = _load_bench_script("pipeline")
+    path = pipeline.scaling_config(repo / "config.yaml", tmp_path / "scaling.yaml", 32)
+    cfg = yaml.safe_load(path.read_text())
+    (spec,) = cfg["datasets"].values()
+    positives_in_test = spec["demo"]["n_images"] * cfg["test_fraction"] * spec["demo"]["positive_fraction"]
+    assert positives_in_test >= 32
+    assert len(cfg["classifiers"]["archs"]) == 1 and cfg["classifiers"]["epochs"] == 1 and cfg["folds"] == 2
