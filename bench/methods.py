@@ -7,8 +7,9 @@ Per architecture (untrained model from the registry, eval mode, demo-like images
 
 * reference: the median time of one batched forward+backward pass (gradient of the sum of the
   predicted-class logits wrt the input) at ``--batch`` images;
-* project path: `salaudit.methods.compute_maps` on batches of ``--batch`` images; seconds per
-  map, maps/s and efficiency = (P × reference pass / batch) / seconds per map, P =
+* project path: `salaudit.methods.compute_maps` on batches of ``--batch`` images, the target
+  classes given (as the workflow does: one forward pass per batch shared by every method, timed
+  apart as ``shared_target_forward_s_per_map``); seconds per map, maps/s and efficiency = (P × reference pass / batch) / seconds per map, P =
   `passes_per_image`;
 * usual way: one image at a time, batch 1; SG/IG/SIG/XRAI through PAIR's ``saliency.core``
   classes with a batch-1 ``call_model_function`` as in PAIR's README (IG steps passed
@@ -72,6 +73,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-usual", action="store_true", help="skip the one-at-a-time comparison")
     p.add_argument("--postprocess-on-device", action="store_true",
                    help="replace methods.postprocess by the on-device version proposed in BENCHMARKS.md")
+    p.add_argument("--tf32", action="store_true",
+                   help="allow TF32 on CUDA (off by default, as in the workflow's saliency jobs)")
     p.add_argument("--out", default="results/bench/methods.json")
     return p
 
@@ -169,15 +172,20 @@ def postprocess_cost(images, device, repeats: int = 3) -> dict:
 
 def project_path(method, model, images, settings, arch, batch, n, budget, device) -> dict:
     """compute_maps on chunks of ``batch`` images until ``n`` maps or the time budget."""
-    done, total = 0, 0.0
+    # As in the workflow (`salaudit.maps.compute_all`): the target classes of a batch come from
+    # one forward pass shared by every method; it is timed apart and not charged to a method.
+    done, total, forward = 0, 0.0, 0.0
     while done < n:
         chunk = images[done:min(n, done + batch)]
-        _, dt = timed(lambda: M.compute_maps(method, model, chunk, settings, arch), device)
+        target, dt_target = timed(lambda: M.predicted_class(model, chunk), device)
+        forward += dt_target
+        _, dt = timed(lambda: M.compute_maps(method, model, chunk, settings, arch, target=target), device)
         total += dt
         done += chunk.shape[0]
         if total > budget:
             break
-    return {"n_maps": done, "seconds": total, "seconds_per_map": total / done, "maps_per_s": done / total}
+    return {"n_maps": done, "seconds": total, "seconds_per_map": total / done, "maps_per_s": done / total,
+            "shared_target_forward_s_per_map": forward / done}
 
 
 # --------------------------------------------------------------------------- the usual way (PAIR)
@@ -295,6 +303,7 @@ def main(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     on_gpu = device.type == "cuda"
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
     if args.postprocess_on_device:
         M.postprocess = postprocess_on_device  # looked up at call time by every method
     overrides = B.parse_settings_overrides(args.settings)
@@ -306,7 +315,8 @@ def main(args) -> dict:
         "machine": B.machine_info(), "device": str(device), "command": " ".join(["python"] + sys.argv),
         "size": args.size, "batch": args.batch, "n_images": args.n_images, "slow_images": slow_n,
         "usual_images": usual_n, "usual_batch": args.usual_batch, "settings_overrides": overrides,
-        "torch_threads": torch.get_num_threads(), "postprocess_on_device": args.postprocess_on_device, "archs": {},
+        "torch_threads": torch.get_num_threads(), "postprocess_on_device": args.postprocess_on_device,
+        "tf32": bool(args.tf32), "archs": {},
     }
     out = Path(args.out)
     u8 = B.demo_like_images(max(args.n_images, slow_n, usual_n), args.size, seed=args.seed)

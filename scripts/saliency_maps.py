@@ -42,6 +42,8 @@ def get_args_parser():
     parser.add_argument("--max-batch", type=int, default=64, help="most model inputs in one forward+backward pass")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--allow-tf32", action="store_true",
+                        help="let CUDA use TF32 (faster; gradients then differ visibly from float32)")
     return parser
 
 
@@ -54,6 +56,8 @@ def main(args):
     timer.lap("startup")
     if args.threads:
         torch.set_num_threads(args.threads)
+    # TF32 convolutions (cuDNN's default) change GPU gradients by ~3 % of the map range.
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
     try:
         unknown = [m for m in args.methods if m not in methods.METHODS]
         if unknown:

@@ -82,6 +82,8 @@ def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndar
     the maximum is used instead of the percentile. A constant (or non-finite) map becomes all
     zeros and is flagged.
     """
+    if torch.is_tensor(attributions) and attributions.is_cuda:
+        return _postprocess_on_device(attributions.detach(), minmax)
     a = attributions.detach().cpu().double().numpy() if torch.is_tensor(attributions) else np.asarray(attributions, np.float64)
     if a.ndim == 4:
         a = np.abs(a).sum(axis=1)
@@ -105,6 +107,36 @@ def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndar
             top = hi
         maps[i] = np.clip((m - lo) / (top - lo), 0.0, 1.0)
     return maps, flags
+
+
+def _postprocess_on_device(a: torch.Tensor, minmax: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`postprocess` of a CUDA batch in float32 on the device (the same formula; numpy's float64
+    per-image loop costs several passes' time per 320 px map on a GPU). Differs from the CPU
+    path by float32 rounding only (~1e-6, far below the float16 rounding of the saved maps)."""
+    if a.ndim == 4:
+        m = a.abs().sum(dim=1)
+    elif a.ndim == 3:
+        m = a.abs()
+    else:
+        raise ValueError(f"expected attributions [B, C, S, S] or [B, S, S], got shape {tuple(a.shape)}")
+    flat = m.flatten(1).float()
+    finite = torch.isfinite(flat).all(dim=1)
+    if not bool(finite.all()):
+        warnings.warn(f"non-finite attributions in map(s) {torch.nonzero(~finite).flatten().tolist()}: zeroed and flagged",
+                      RuntimeWarning, stacklevel=3)
+        flat = torch.where(finite[:, None], flat, torch.zeros_like(flat))
+    lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
+    if minmax:
+        top = hi
+    else:  # torch.quantile refuses inputs over 2**24 elements: a few maps at a time
+        rows = max(1, (1 << 24) // flat.shape[1])
+        top = torch.cat([torch.quantile(flat[i:i + rows], 0.99, dim=1) for i in range(0, len(flat), rows)])
+        top = torch.where(top <= lo, hi, top)
+    constant = (hi <= lo) | ~finite
+    span = torch.where(constant, torch.ones_like(hi), top - lo)
+    maps = ((flat - lo[:, None]) / span[:, None]).clamp(0.0, 1.0)
+    maps[constant] = 0.0
+    return maps.view(m.shape).cpu().numpy(), constant.cpu().numpy()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -429,3 +429,22 @@ def test_xrai_segments_depend_only_on_image():
     b = M.xrai_segments(preprocess(u8)[0])
     assert len(a) == len(b) and all(np.array_equal(p, q) for p, q in zip(a, b))
     assert M.passes_per_image("xrai", {"steps": 7}) == 14
+
+
+@pytest.mark.parametrize("minmax", [False, True])
+def test_device_postprocess_equals_the_numpy_path(minmax):
+    """The CUDA path (float32, batched) is the same formula; run here on CPU tensors."""
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(5, 3, 20, 20, generator=g) ** 3
+    a[1] = 2.0  # constant
+    a[2] = 0.0
+    a[2, 0, 3, 4] = 1.0  # sparse: the 99th percentile equals the minimum
+    a[3, 1, 5, 5] = float("nan")  # non-finite
+    with pytest.warns(RuntimeWarning):
+        want, want_flags = M.postprocess(a, minmax=minmax)
+    with pytest.warns(RuntimeWarning):
+        got, got_flags = M._postprocess_on_device(a, minmax)
+    np.testing.assert_array_equal(got_flags, want_flags)
+    np.testing.assert_array_equal(got_flags, [False, True, False, True, False])
+    np.testing.assert_allclose(got, want, atol=1e-5)  # float32 vs float64; float16 rounding is 5e-4
+    assert got[2].max() == 1.0 and got.dtype == np.float32

@@ -205,6 +205,7 @@ def get_saliency_options(wildcards):
         method_options(),
         _flags({"seed": config["seed"], "batch_size": SALIENCY["batch_size"], "max_batch": SALIENCY["max_batch"],
                 "device": config["device"]}),
+        "--allow-tf32" if SALIENCY["allow_tf32"] else "",
     ])
 
 
