@@ -20,7 +20,7 @@ include: "workflow/rules/common.smk"
 wildcard_constraints:
     dataset="|".join(DATASETS),
     fold=r"\d+",
-    arch="|".join(salaudit_models.ARCHITECTURES),
+    arch="|".join(registry.ARCH_SPECS),
     localizer="|".join(sorted(set(FORMAT_LOCALIZER.values()))),
     method="|".join(METHOD_IDS),
     mode="cascade|independent",

@@ -40,8 +40,8 @@ from torch import nn
 from . import classifier, metrics, models, training
 from .data import read_eval_images  # noqa: F401  (re-exported: used by train_localizer.py)
 from .models import ModelError
+from .registry import FORMAT_LOCALIZER  # noqa: F401  (masks → U-Net, boxes → RetinaNet)
 
-FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 

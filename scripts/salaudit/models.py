@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class ModelError(ValueError):
-    """A model that cannot be built or loaded as asked; the message says why."""
+from .registry import ARCH_SPECS, ModelError, cascade_blocks, check_image_size  # noqa: F401  (re-exported)
 
 
 class TinyCNN(nn.Module):
@@ -66,32 +64,14 @@ class Architecture:
     cascade: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
 
 
-_INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
-                     "Mixed_6a", "Mixed_5d", "Mixed_5c")
-
+_BUILDERS: dict[str, Callable[[int], nn.Module]] = {
+    "inception_v3": _inception_v3, "densenet121": _densenet121, "tiny_cnn": lambda n: TinyCNN(n),
+}
+# The torch-free facts (sizes, layers, cascade blocks) live in salaudit.registry.
 ARCHITECTURES: dict[str, Architecture] = {
-    # The paper's "Logits, 10 ... 1": fc, then the inception blocks from the top down.
-    "inception_v3": Architecture(
-        build=_inception_v3, min_size=75, head="fc", gradcam_layer="Mixed_7c",
-        cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
-    ),
-    "densenet121": Architecture(
-        build=_densenet121, min_size=32, head="classifier", gradcam_layer="features",
-        cascade=(
-            ("classifier", ("classifier",)),
-            ("denseblock4", ("features.norm5", "features.denseblock4")),
-            ("transition3", ("features.transition3",)),
-            ("denseblock3", ("features.denseblock3",)),
-            ("transition2", ("features.transition2",)),
-            ("denseblock2", ("features.denseblock2",)),
-            ("transition1", ("features.transition1",)),
-            ("denseblock1", ("features.denseblock1",)),
-        ),
-    ),
-    "tiny_cnn": Architecture(
-        build=lambda n: TinyCNN(n), min_size=8, head="fc", gradcam_layer="block3",
-        cascade=(("fc", ("fc",)), ("block3", ("block3",)), ("block2", ("block2",)), ("block1", ("block1",))),
-    ),
+    name: Architecture(build=_BUILDERS[name], min_size=spec.min_size, head=spec.head,
+                       gradcam_layer=spec.gradcam_layer, cascade=spec.cascade)
+    for name, spec in ARCH_SPECS.items()
 }
 
 
@@ -99,17 +79,6 @@ def get_architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]
-
-
-def check_image_size(arch: str, image_size: int) -> None:
-    spec = get_architecture(arch)
-    if image_size < spec.min_size:
-        raise ModelError(f"{arch} needs image_size >= {spec.min_size} px, got {image_size}")
-
-
-def cascade_blocks(arch: str) -> list[str]:
-    """Step names of the cascading randomization, top (logits) first."""
-    return [name for name, _ in get_architecture(arch).cascade]
 
 
 def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None) -> nn.Module:

@@ -6,9 +6,8 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from salaudit import data as salaudit_data  # noqa: E402
-from salaudit import models as salaudit_models  # noqa: E402
-from salaudit import randomize as salaudit_randomize  # noqa: E402
-from salaudit.localizers import FORMAT_LOCALIZER  # noqa: E402
+from salaudit import registry  # noqa: E402  (torch-free: parsing the workflow never imports torch)
+from salaudit.registry import FORMAT_LOCALIZER  # noqa: E402
 
 DATASETS = config["datasets"]
 
@@ -36,8 +35,8 @@ def check_models():
     """Unknown architectures, too small images, missing weight files: one clear line each."""
     for arch in config["classifiers"]["archs"]:
         try:
-            salaudit_models.check_image_size(arch, config["image_size"])
-        except salaudit_models.ModelError as err:
+            registry.check_image_size(arch, config["image_size"])
+        except registry.ModelError as err:
             raise WorkflowError(f"classifiers.archs: {err}")
     for arch, path in config["classifiers"]["pretrained"].items():
         if arch not in config["classifiers"]["archs"]:
@@ -147,7 +146,7 @@ def check_saliency():
     bad = [f for f in RANDOMIZED_FOLDS if f >= config["folds"]]
     if bad:
         raise WorkflowError(f"saliency.randomization.folds: {bad} not below folds ({config['folds']})")
-    unknown = [a for a in RANDOMIZATION["archs"] if a not in salaudit_models.ARCHITECTURES]
+    unknown = [a for a in RANDOMIZATION["archs"] if a not in registry.ARCH_SPECS]
     if unknown:
         raise WorkflowError(f"saliency.randomization.archs: unknown architecture(s) {', '.join(unknown)}")
 
@@ -156,7 +155,7 @@ check_saliency()
 
 
 def step_labels(arch):
-    return [step.label for step in salaudit_randomize.steps(arch)]
+    return registry.step_labels(arch)
 
 
 def saliency_outputs(stem, suffix="", arch=None):

@@ -1,6 +1,5 @@
 # Input functions and settings of the evaluation rules (evaluate.smk includes this file; snakemake
 # --lint wants functions and rules in separate files). Names are prefixed eval_ to avoid clashes.
-from salaudit import randomize as eval_randomize  # noqa: E402
 
 EVAL = config["evaluation"]
 EVAL_SCORE_FILES = ["utility", "randomization", "random_pairs", "consistency"]
@@ -17,7 +16,7 @@ def eval_randomization():
 
 
 def eval_steps(arch):
-    return [step.label for step in eval_randomize.steps(arch)]
+    return step_labels(arch)
 
 
 def eval_trained_maps(wildcards):

@@ -1,0 +1,78 @@
+"""What the workflow needs to know about architectures and localizers before any job runs,
+without importing torch: names, minimum image sizes, Grad-CAM layers, the blocks of the
+weight randomization (top-down), and which localizer each dataset format gets.
+
+`salaudit.models` builds the networks from these entries; `Snakefile` and the rule files read
+them at parse time, so a dry run or a no-op rerun never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ModelError(ValueError):
+    """A model that cannot be built or loaded as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    min_size: int
+    head: str  # the classification layer (skipped when loading pretrained weights)
+    gradcam_layer: str  # last convolutional block
+    # Cascade steps top-down: (step name, module paths re-initialised at that step).
+    cascade: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+_INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
+                     "Mixed_6a", "Mixed_5d", "Mixed_5c")
+
+ARCH_SPECS: dict[str, ArchSpec] = {
+    # The paper's "Logits, 10 ... 1": fc, then the inception blocks from the top down.
+    "inception_v3": ArchSpec(
+        min_size=75, head="fc", gradcam_layer="Mixed_7c",
+        cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
+    ),
+    "densenet121": ArchSpec(
+        min_size=32, head="classifier", gradcam_layer="features",
+        cascade=(
+            ("classifier", ("classifier",)),
+            ("denseblock4", ("features.norm5", "features.denseblock4")),
+            ("transition3", ("features.transition3",)),
+            ("denseblock3", ("features.denseblock3",)),
+            ("transition2", ("features.transition2",)),
+            ("denseblock2", ("features.denseblock2",)),
+            ("transition1", ("features.transition1",)),
+            ("denseblock1", ("features.denseblock1",)),
+        ),
+    ),
+    "tiny_cnn": ArchSpec(
+        min_size=8, head="fc", gradcam_layer="block3",
+        cascade=(("fc", ("fc",)), ("block3", ("block3",)), ("block2", ("block2",)), ("block1", ("block1",))),
+    ),
+}
+
+# Masks → U-Net, boxes → RetinaNet.
+FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
+
+
+def get_spec(name: str) -> ArchSpec:
+    if name not in ARCH_SPECS:
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCH_SPECS)}")
+    return ARCH_SPECS[name]
+
+
+def check_image_size(arch: str, image_size: int) -> None:
+    spec = get_spec(arch)
+    if image_size < spec.min_size:
+        raise ModelError(f"{arch} needs image_size >= {spec.min_size} px, got {image_size}")
+
+
+def cascade_blocks(arch: str) -> list[str]:
+    """Step names of the weight randomization, top (logits) first."""
+    return [name for name, _ in get_spec(arch).cascade]
+
+
+def step_labels(arch: str) -> list[str]:
+    """File stems of the randomization steps: ``{k:02d}_{block}``, k from 1, top-down."""
+    return [f"{k:02d}_{name}" for k, name in enumerate(cascade_blocks(arch), start=1)]
