@@ -1,16 +1,18 @@
-"""Saliency maps of one trained classifier, for every configured method; optionally along its
-weight randomization (every step, every method).
+"""Saliency maps of trained classifiers, for every configured method; optionally along each
+model's weight randomization (every step, every method).
 
-    python scripts/saliency_maps.py --model results/siim/models/inception_v3/fold0/model.pt \
-        --data results/siim/data --eval-images results/siim/eval_images.csv \
-        --segments results/siim/maps/xrai_segments.npz --out results/siim/maps/inception_v3/fold0 \
+    python scripts/saliency_maps.py --data results/siim/data --eval-images results/siim/eval_images.csv \
+        --segments results/siim/maps/xrai_segments.npz \
+        --model results/siim/models/inception_v3/fold0/model.pt results/siim/models/inception_v3/fold1/model.pt \
+        --out results/siim/maps/inception_v3/fold0 results/siim/maps/inception_v3/fold1 \
         --methods grad sg ig sig gcam gbp ggcam xrai random --set sg.samples=25
 
-Writes ``{out}/{method}/trained.npy`` (float16 [n_eval, S, S] in [0, 1], rows in
---eval-images order) and ``trained.flags.npy`` (bool [n_eval], True = constant raw map, saved
-as zeros). With ``--randomize cascade`` (or ``independent``) it writes instead
-``{out}/{method}/{mode}/{k:02d}_{block}.npy`` (+ ``.flags.npy``) for every step k of the
-architecture's blocks (`salaudit.randomize`), the model randomized from ``--seed``.
+For each --model (and the --out folder at the same position) it writes ``{out}/{method}/trained.npy``
+(float16 [n_eval, S, S] in [0, 1], rows in --eval-images order) and ``trained.flags.npy`` (bool
+[n_eval], True = constant raw map, saved as zeros). With ``--randomize cascade`` (or
+``independent``) it writes instead ``{out}/{method}/{mode}/{k:02d}_{block}.npy`` (+ ``.flags.npy``)
+for every step k of the architecture's blocks (`salaudit.randomize`), randomized from ``--seed``.
+Several models per run share one start-up (imports, images, XRAI segments).
 The last log line is ``TIMING {...}``: seconds of start-up, loading, computing and writing.
 """
 
@@ -26,12 +28,12 @@ import numpy as np  # noqa: E402
 
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model.pt of a trained classifier")
+    parser.add_argument("--model", nargs="+", required=True, help="model.pt of trained classifiers (one or more)")
     parser.add_argument("--data", required=True, help="folder with images.npy and manifest.csv")
     parser.add_argument("--eval-images", required=True, help="CSV index,image_id: the images to map, in order")
     parser.add_argument("--segments", default=None, help="XRAI segments of the evaluation images (.npz); "
                         "computed on the fly when not given")
-    parser.add_argument("--out", required=True, help="folder of this model's maps")
+    parser.add_argument("--out", nargs="+", required=True, help="folder of each model's maps, in --model order")
     parser.add_argument("--methods", nargs="+", required=True, help="method ids (salaudit.methods.METHODS)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="METHOD.NAME=VALUE",
                         help="a method setting, e.g. sg.samples=25 (repeatable; the paper's values otherwise)")
@@ -63,13 +65,12 @@ def main(args):
         if unknown:
             raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(methods.METHODS)}")
         settings = maps.parse_settings(args.settings)
+        if len(args.model) != len(args.out):
+            raise ValueError(f"{len(args.model)} --model files but {len(args.out)} --out folders")
         device = training.resolve_device(args.device)
-        model, meta = models.load_checkpoint(args.model)
         manifest = data.read_manifest(f"{args.data}/manifest.csv")
         index = data.read_eval_images(args.eval_images, manifest["image_id"].tolist())
         images = np.asarray(np.load(f"{args.data}/images.npy", mmap_mode="r")[index])
-        if images.shape[-1] != meta.get("image_size", images.shape[-1]):
-            raise ValueError(f"{args.model} was trained at {meta['image_size']} px, the images are {images.shape[-1]} px")
         cache = {}
         if args.segments and "xrai" in args.methods:
             seg_index, segments = maps.load_segments(args.segments)
@@ -79,17 +80,33 @@ def main(args):
     except (OSError, ValueError, RuntimeError, models.ModelError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-    arch = meta["arch"]
     timer.lap("load")
+    for path, out in zip(args.model, args.out):
+        try:
+            model, meta = models.load_checkpoint(path)
+            if images.shape[-1] != meta.get("image_size", images.shape[-1]):
+                raise ValueError(f"{path} was trained at {meta['image_size']} px, the images are {images.shape[-1]} px")
+        except (OSError, ValueError, models.ModelError) as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+        timer.lap("load")
+        _model_maps(model, meta["arch"], out, images, settings, cache, device, args, timer, maps, randomize)
+        print(f"{path} ({meta['arch']}) on {device}: {len(images)} images, {len(args.methods)} methods")
+    print(timer.report())
+    return 0
+
+
+def _model_maps(model, arch, out, images, settings, cache, device, args, timer, maps, randomize):
+    """Every method's maps of one model (or of each of its randomization steps) into ``out``."""
 
     def run(net, stem):
         result = maps.compute_all(net, arch, images, args.methods, settings, seed=args.seed,
                                   batch_size=args.batch_size, max_batch=args.max_batch, device=device,
-                                  segments=cache, stream=f"{args.out}/{stem}")
+                                  segments=cache, stream=f"{out}/{stem}")
         timer.lap("compute")
         for method, (m, f) in result.items():
-            maps.save_maps(args.out, method, stem, m, f)
-            print(f"{stem} {method}: {int(f.sum())} flagged of {len(f)}")
+            maps.save_maps(out, method, stem, m, f)
+            print(f"{out} {stem} {method}: {int(f.sum())} flagged of {len(f)}")
         timer.lap("write")
 
     if args.randomize is None:
@@ -98,9 +115,6 @@ def main(args):
         for step, net in randomize.randomized_models(model, arch, args.seed, args.randomize):
             timer.lap("randomize")
             run(net, f"{args.randomize}/{step.label}")
-    print(f"{arch} on {device}: {len(images)} images, {len(args.methods)} methods")
-    print(timer.report())
-    return 0
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ def test_saliency_maps(run, dataset):
             assert fold == 1 or not (folder / "cascade").exists()
     log = (run / "logs" / dataset / "maps" / "tiny_cnn" / "fold1" / "randomized_cascade.log").read_text()
     assert log.splitlines()[-1].startswith("TIMING {") and '"compute_s"' in log
-    assert (run / "benchmarks" / dataset / "maps" / "tiny_cnn" / "fold0" / "saliency.tsv").exists()
+    assert (run / "benchmarks" / dataset / "maps" / "tiny_cnn" / "saliency.tsv").exists()  # one job, every fold
+    assert (run / "logs" / dataset / "maps" / "tiny_cnn" / "saliency.log").read_text().count("(tiny_cnn) on cpu") == 3
 
 
 def test_maps_agree_with_direct_captum_and_pair(run):
@@ -259,6 +260,6 @@ def test_paper_config_names_the_missing_download_then_lists_the_whole_study(tmp_
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["convert"] == 2 and counts["train_classifier"] == 2 * 2 * 5
-    assert counts["train_localizer"] == 2 * 5 and counts["saliency"] == 2 * 2 * 5
+    assert counts["train_localizer"] == 2 * 5 and counts["saliency"] == 2 * 2  # a job per dataset and arch
     assert counts["randomized_saliency_inception_v3"] == 2 * 5  # every InceptionV3 replicate, cascade
     assert "demo_data" not in counts

@@ -175,10 +175,29 @@ def test_saliency_cli_writes_trained_and_every_cascade_step(dataset, tiny, image
     np.testing.assert_array_equal(maps.load_maps(d / "maps", "xrai", f"cascade/{labels[0]}")[0], first)
 
 
+def test_saliency_cli_several_models_in_one_run(dataset, tiny, images):
+    d = dataset
+    torch.manual_seed(9)
+    other = models.build_model("tiny_cnn").eval()
+    models.save_checkpoint(d / "other.pt", other, "tiny_cnn", settings={}, image_size=32)
+    argv = ["--model", str(d / "model.pt"), str(d / "other.pt"), "--data", str(d / "data"),
+            "--eval-images", str(d / "eval.csv"), "--out", str(d / "a"), str(d / "b"), "--methods", "grad", "random",
+            "--threads", "1"]
+    assert _cli(saliency_maps, argv) == 0
+    for folder, net in ((d / "a", tiny), (d / "b", other)):
+        m, _ = maps.load_maps(folder, "grad", "trained")
+        ref, _ = methods.compute_maps("grad", net, models.preprocess(images[[3, 0, 4]]))
+        np.testing.assert_array_equal(m, ref.astype(np.float16))
+    # the random control differs between the two models of the run
+    assert not np.array_equal(maps.load_maps(d / "a", "random", "trained")[0], maps.load_maps(d / "b", "random", "trained")[0])
+
+
 def test_saliency_cli_clear_errors(dataset, capsys):
     d = dataset
     base = ["--model", str(d / "model.pt"), "--data", str(d / "data"), "--eval-images", str(d / "eval.csv"),
             "--out", str(d / "maps"), "--threads", "1"]
+    assert _cli(saliency_maps, base + ["--methods", "grad", "--out", str(d / "x"), str(d / "y")]) == 1
+    assert "1 --model files but 2 --out folders" in capsys.readouterr().err
     assert _cli(saliency_maps, base + ["--methods", "grad", "nope"]) == 1
     assert "unknown method(s) nope" in capsys.readouterr().err
     assert _cli(saliency_maps, base + ["--methods", "sg", "--set", "sg.steps=3"]) == 1

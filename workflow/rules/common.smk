@@ -159,20 +159,24 @@ def step_labels(arch):
 
 
 def saliency_outputs(stem, suffix="", arch=None):
-    """Map files of one job: every method; for a randomized arch, every step of ``stem`` (the mode)."""
+    """Map files of one job. Trained maps: every fold and method of {dataset} x {arch} (one job
+    per architecture shares the start-up); a randomized arch: every method and step of {mode}."""
     if arch is None:
-        return expand(TRAINED_MAP, method=METHOD_IDS, stem=stem, suffix=suffix, allow_missing=True)
+        return expand(TRAINED_MAP, method=METHOD_IDS, stem=stem, suffix=suffix, fold=FOLDS, allow_missing=True)
     return expand(RANDOMIZED_MAP, method=METHOD_IDS, stem=stem, label=step_labels(arch), suffix=suffix, arch=arch,
                   allow_missing=True)
 
 
 def saliency_inputs(arch=None):
-    """Input function of a saliency job; ``arch`` fixed for the per-architecture randomization rules."""
+    """Input function of a saliency job: every fold's model of {arch}, or with ``arch`` given (the
+    per-architecture randomization rules) the model of {fold}."""
 
     def inputs(wildcards):
         data = f"results/{wildcards.dataset}/data"
+        folds = FOLDS if arch is None else [wildcards.fold]
         files = {
-            "model": f"results/{wildcards.dataset}/models/{arch or wildcards.arch}/fold{wildcards.fold}/model.pt",
+            "models": [f"results/{wildcards.dataset}/models/{arch or wildcards.arch}/fold{fold}/model.pt"
+                       for fold in folds],
             "images": f"{data}/images.npy",
             "manifest": f"{data}/manifest.csv",
             "eval_images": f"results/{wildcards.dataset}/eval_images.csv",
@@ -182,6 +186,11 @@ def saliency_inputs(arch=None):
         return files
 
     return inputs
+
+
+def trained_maps_folders(wildcards):
+    """--out folders of a trained-maps job, in the order of its --model files (FOLDS)."""
+    return " ".join(expand(MAPS_FOLDER, dataset=wildcards.dataset, arch=wildcards.arch, fold=FOLDS))
 
 
 def get_segments_flag(wildcards, input):

@@ -1,5 +1,6 @@
-# Saliency stages: XRAI segments per dataset, maps per trained classifier, maps along each
-# randomized classifier. One job computes every configured method for one model (see README).
+# Saliency stages: XRAI segments per dataset; the trained classifiers' maps, one job per dataset
+# and architecture (every fold, every method: one start-up for several models); the maps along
+# each randomized classifier, one job per fold and mode (every step, every method).
 
 
 rule xrai_segments:
@@ -33,20 +34,20 @@ rule saliency:
     params:
         script=script_path("saliency_maps.py"),
         data=subpath(input.images, parent=True),
-        out=MAPS_FOLDER,
+        out=trained_maps_folders,
         segments=get_segments_flag,
         options=get_saliency_options,
     threads: config["torch_threads"]
     resources:
         gpu=gpu_request,
     log:
-        "logs/{dataset}/maps/{arch}/fold{fold}/saliency.log",
+        "logs/{dataset}/maps/{arch}/saliency.log",
     benchmark:
-        "benchmarks/{dataset}/maps/{arch}/fold{fold}/saliency.tsv"
+        "benchmarks/{dataset}/maps/{arch}/saliency.tsv"
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python {params.script} --model {input.model} --data {params.data} --eval-images {input.eval_images}"
+        "python {params.script} --model {input.models} --data {params.data} --eval-images {input.eval_images}"
         " {params.segments} --out {params.out} {params.options} --threads {threads} > {log} 2>&1"
 
 
@@ -78,6 +79,6 @@ for _arch in RANDOMIZED_ARCHS:
         conda:
             "../../envs/torch.yaml"
         shell:
-            "python {params.script} --model {input.model} --data {params.data} --eval-images {input.eval_images}"
+            "python {params.script} --model {input.models} --data {params.data} --eval-images {input.eval_images}"
             " {params.segments} --out {params.out} --randomize {wildcards.mode} {params.options}"
             " --threads {threads} > {log} 2>&1"
