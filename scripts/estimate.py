@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> None:
 
     print(f"Pending work of {args.configfile} in {Path(args.workdir).resolve()}"
           f" ({'all jobs' if args.forceall else 'jobs not yet done'}),")
-    measured = sum(v["jobs"] for key, v in rates.items() if len(key) == 1)
+    measured = sum(1 for job in reference_jobs if job.benchmark and (Path(args.reference_dir) / job.benchmark).exists())
     print(f"calibrated on {measured} benchmark files of {args.reference_config}"
           f" in {Path(args.reference_dir).resolve() / 'benchmarks'}:")
     print(f"datasets: {', '.join(f'{n} {s} images' for n, s in target.sizes.items())};"

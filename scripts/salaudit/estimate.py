@@ -8,7 +8,8 @@ resources, benchmark path of every job it would run). Each job's cost is
 where ``work`` is the job's amount of work in `SCALING` (e.g. a training job: S^2 x
 training images x epochs) and ``seconds_per_work`` is calibrated on the reference run:
 the sum of its benchmark seconds over the sum of its work, over the jobs of the same rule
-and calibration key (e.g. the same architecture). Reference jobs and their benchmark files
+and calibration key (e.g. the same architecture; a job whose architecture has no reference
+benchmark is counted but not estimated). Reference jobs and their benchmark files
 come from a dry run of the reference config with ``--forceall`` (every job, with the
 ``benchmark:`` path it writes).
 
@@ -196,6 +197,14 @@ def calibration_key(job: Job) -> tuple:
     return (job.rule, *(job.wildcards.get(k) for k in (scaling.key if scaling else ())))
 
 
+def calibration_keys(job: Job) -> list[tuple]:
+    """Keys to calibrate a job on, most specific first: the full key, then shorter ones,
+    but never across models (a tiny_cnn timing says nothing about InceptionV3): e.g.
+    (randomized_saliency, inception_v3, independent) -> (randomized_saliency, inception_v3)."""
+    key = calibration_key(job)
+    return [key[:n] for n in range(len(key), min(2, len(key)) - 1, -1)]
+
+
 # --------------------------------------------------------------------------------------
 # Dataset sizes
 
@@ -237,8 +246,8 @@ class RuleEstimate:
 
 
 def calibrate(reference_jobs: list[Job], reference: Context, benchmark_root: str | Path) -> dict[tuple, dict]:
-    """calibration key -> seconds per unit of work (wall `s` and CPU `cpu_time`), from the
-    reference jobs whose benchmark file exists; also per rule alone, as a fallback."""
+    """calibration key (`calibration_keys`) -> seconds per unit of work (wall `s` and CPU
+    `cpu_time`), from the reference jobs whose benchmark file exists."""
     sums: dict[tuple, dict] = defaultdict(lambda: {"work": 0.0, "s": 0.0, "cpu_time": 0.0, "jobs": 0})
     for job in reference_jobs:
         if not job.benchmark:
@@ -251,7 +260,7 @@ def calibrate(reference_jobs: list[Job], reference: Context, benchmark_root: str
         if amount <= 0:
             continue
         cpu = measured["cpu_time"] if not math.isnan(measured["cpu_time"]) else measured["s"]
-        for key in {calibration_key(job), (job.rule,)}:
+        for key in calibration_keys(job):
             sums[key]["work"] += amount
             sums[key]["s"] += measured["s"]
             sums[key]["cpu_time"] += cpu
@@ -275,7 +284,7 @@ def estimate(pending: list[Job], target: Context, rates: dict[tuple, dict], gpu_
         row = rows.setdefault(job.rule, RuleEstimate(job.rule, basis=SCALING[job.rule].doc if job.rule in SCALING
                                                      else "seconds per job as in the reference run"))
         row.jobs += 1
-        rate = rates.get(calibration_key(job)) or rates.get((job.rule,))
+        rate = next((rates[key] for key in calibration_keys(job) if key in rates), None)
         if rate is None:
             row.unestimated += 1
             continue

@@ -3,9 +3,10 @@
 A single-node cluster (tests/slurm_cluster.py: munged, slurmctld, slurmd from Debian's
 packages, everything under a temporary folder) runs the tiny e2e config through
 `snakemake --workflow-profile profiles/slurm`. The test then asks SLURM, not Snakemake,
-what ran: every job of the workflow must appear in slurmctld's job records (`scontrol show
-job`, kept by MinJobAge) with the rule the plugin wrote into its comment, and in the job
-completion log, COMPLETED with exit code 0. The outputs must equal the local run's.
+what ran: every job of the workflow (rule + wildcards, from a dry run) must appear exactly
+once in slurmctld's job records (`scontrol show job`, kept by MinJobAge), matched by the
+comment the plugin gives each sbatch, and in the job completion log, COMPLETED with exit
+code 0. The outputs must equal the local run's.
 
 Skipped, with the reason, where the cluster cannot be built (not root, no apt-get) or
 when SALAUDIT_SKIP_SLURM=1. `make test-slurm` runs only this file.
@@ -24,9 +25,8 @@ import yaml
 
 import slurm_cluster
 from conftest import REPO, tool_env
+from salaudit.estimate import NOT_JOBS, parse_dry_run
 from test_workflow import TINY
-
-pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 PROFILE = REPO / "profiles" / "slurm"
 # The rule whose jobs this test sends to the GPU partition (the tiny config trains on the
@@ -46,11 +46,14 @@ def skip_reason():
     return slurm_cluster.unavailable_reason()
 
 
+# Decided before any fixture runs (the shared local run included).
+SKIP_REASON = skip_reason()
+pytestmark = [pytest.mark.e2e, pytest.mark.slurm,
+              pytest.mark.skipif(SKIP_REASON is not None, reason=f"no SLURM test cluster: {SKIP_REASON}")]
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    reason = skip_reason()
-    if reason:
-        pytest.skip(f"no SLURM test cluster: {reason}")
     slurm_cluster.install_packages()
     with slurm_cluster.SlurmCluster() as running:
         pids = [p.pid for p in running.processes.values()]
@@ -97,44 +100,49 @@ def slurm_run(cluster, tmp_path_factory):
 
 
 def expected_jobs(workdir):
-    """Jobs per rule of the tiny workflow, from the "Job stats" table of a dry run in a
-    fresh folder (the plan; what ran is then read from SLURM). `all` has no command and is
-    never submitted."""
+    """The tiny workflow's jobs, keyed by the comment the plugin gives their sbatch
+    (``rule_<rule>_wildcards_<values joined by _>``), from a dry run in a fresh folder: the
+    plan. What ran is then read from SLURM. `all` has no command and is never submitted."""
     fresh = workdir.parent / "tiny-dry-run"
     fresh.mkdir(exist_ok=True)
     (fresh / "config.yaml").write_text(yaml.safe_dump(TINY))
     result = subprocess.run(["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(fresh), "-n",
-                             "--configfile", str(fresh / "config.yaml")],
+                             "--workflow-profile", str(PROFILE), "--configfile", str(fresh / "config.yaml"),
+                             # a dry run caps threads at its --cores (default 1); SLURM jobs are not capped
+                             "--cores", "1024"],
                             env=tool_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    return parse_job_stats(result.stdout + result.stderr)
+    jobs = {}
+    for job in parse_dry_run(result.stdout + result.stderr):
+        if job.rule in NOT_JOBS:
+            continue
+        values = "_".join(job.wildcards.values()).replace("/", "_")
+        jobs[f"rule_{job.rule}_wildcards_{values}" if values else f"rule_{job.rule}"] = job
+    assert jobs, result.stdout + result.stderr
+    return jobs
 
 
-def parse_job_stats(text):
-    """{rule: count} from the first "Job stats:" table of Snakemake's output, without `all`."""
-    table = text[text.index("Job stats:"):]
-    counts = collections.Counter()
-    for line in table.splitlines()[3:]:
-        name, count = line.split()
-        if name == "total":
-            break
-        counts[name] = int(count)
-    counts.pop("all", None)
-    return counts
+def slurm_records(cluster, workdir):
+    """slurmctld's records of the jobs submitted from this run's folder, by comment."""
+    records = collections.defaultdict(list)
+    for job in cluster.jobs():
+        if job["WorkDir"] == str(workdir):
+            records[job.get("Comment", "(none)")].append(job)
+    return records
 
 
 def test_every_job_went_through_sbatch(cluster, slurm_run):
     workdir, log = slurm_run
     expected = expected_jobs(workdir)
-    records = [job for job in cluster.jobs() if job["WorkDir"] == str(workdir)]
-    # the plugin's comment names the rule and wildcards: rule_<name>_wildcards_<values>
-    rules = collections.Counter(re.match(r"rule_(.+?)(_wildcards_.*)?$", job["Comment"]).group(1) for job in records)
-    assert rules == expected, f"SLURM ran {dict(rules)}, the workflow has {dict(expected)}"
-    assert {job["JobState"] for job in records} == {"COMPLETED"}
-    assert {job["ExitCode"] for job in records} == {"0:0"}
+    records = slurm_records(cluster, workdir)
+    assert sorted(records) == sorted(expected), "SLURM's jobs differ from the workflow's"
+    assert all(len(jobs) == 1 for jobs in records.values()), "a job was submitted twice"
+    jobs = [job for (job,) in records.values()]
+    assert {job["JobState"] for job in jobs} == {"COMPLETED"}
+    assert {job["ExitCode"] for job in jobs} == {"0:0"}
     # the job completion log (written by slurmctld as each job ends) agrees
     completed = {job["JobId"]: job for job in cluster.completed()}
-    for job in records:
+    for job in jobs:
         assert completed[job["JobId"]]["JobState"] == "COMPLETED", completed[job["JobId"]]
     assert "SLURM run ID" in log
 
@@ -145,18 +153,15 @@ def test_profile_resources_reach_sbatch(cluster, slurm_run):
     workdir, _ = slurm_run
     profile, _ = profile_set_resources()
     defaults = profile["default-resources"]
-    threads = {"convert": TINY["convert_threads"], "train_classifier": TINY["torch_threads"],
-               "train_localizer": TINY["torch_threads"]}
-    for job in cluster.jobs():
-        if job["WorkDir"] != str(workdir):
-            continue
-        rule = re.match(r"rule_(.+?)(_wildcards_.*)?$", job["Comment"]).group(1)
-        wanted = {**defaults, **profile["set-resources"].get(rule, {})}
+    expected = expected_jobs(workdir)
+    for comment, (job,) in slurm_records(cluster, workdir).items():
+        planned = expected[comment]
+        wanted = {**defaults, **profile["set-resources"].get(planned.rule, {})}
         assert job["Account"] == str(defaults["slurm_account"]).lower(), job
         assert job["TimeLimit"] == _minutes_to_slurm(wanted["runtime"]), job
         assert job["MinMemoryNode"] == f"{wanted['mem_mb']}M", job
-        assert int(job["NumCPUs"]) == threads.get(rule, 1), job
-        if rule == GPU_RULE:
+        assert int(job["NumCPUs"]) == planned.threads, job
+        if planned.rule == GPU_RULE:
             assert (job["Partition"], job.get("TresPerJob")) == ("gpu", "gres:gpu:1"), job
         else:
             assert job["Partition"] == "cpu" and "TresPerJob" not in job, job

@@ -166,16 +166,19 @@ def test_calibrate_and_estimate(tmp_path):
     assert "train_classifier" in table and "not estimated" in table and table.splitlines()[-1].startswith("total")
 
 
-def test_calibration_falls_back_to_the_rule(tmp_path):
-    """An architecture without its own benchmark uses the rule's rate over all archs."""
-    reference = est.Context(config(), {"siim": 40})
-    ref_jobs = [est.Job("train_classifier", {"dataset": "siim", "arch": "tiny_cnn", "fold": "0"},
-                        benchmark="benchmarks/t.tsv")]
-    write_benchmark(tmp_path, "benchmarks/t.tsv", 60.0, 60.0)
+def test_calibration_stays_within_a_model(tmp_path):
+    """Another randomization mode of the same architecture may borrow its rate; another
+    architecture may not (it is counted, not estimated)."""
+    reference = est.Context(config(saliency={"methods": ["grad"]}), {"siim": 40})
+    ref_jobs = [est.Job("randomized_saliency", {"dataset": "siim", "arch": "tiny_cnn", "fold": "0", "mode": "cascade"},
+                        benchmark="benchmarks/r.tsv")]
+    write_benchmark(tmp_path, "benchmarks/r.tsv", 60.0, 60.0)
     rates = est.calibrate(ref_jobs, reference, tmp_path)
-    other = est.Job("train_classifier", {"dataset": "siim", "arch": "densenet121", "fold": "0"})
-    (row,) = est.estimate([other], reference, rates, gpu_rules_on_gpu=False)
-    assert row.unestimated == 0 and row.cpu_hours == pytest.approx(60.0 / 3600)
+    independent = est.Job("randomized_saliency", {"dataset": "siim", "arch": "tiny_cnn", "fold": "1", "mode": "independent"})
+    other_arch = est.Job("randomized_saliency", {"dataset": "siim", "arch": "densenet121", "fold": "0", "mode": "cascade"})
+    (row,) = est.estimate([independent, other_arch], reference, rates, gpu_rules_on_gpu=False)
+    assert row.jobs == 2 and row.unestimated == 1
+    assert row.cpu_hours == pytest.approx(60.0 / 3600)
 
 
 def test_dataset_sizes(tmp_path):
