@@ -39,12 +39,11 @@ def snakemake(workdir, *args, config=None):
     return subprocess.run(command, capture_output=True, text=True, env=tool_env(), timeout=900)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    result = snakemake(workdir, "--cores", "2")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir
+@pytest.fixture
+def run(tiny_run):
+    """The workflow run on TINY with `--cores 2`, once per session (tests/conftest.py):
+    tests/e2e/test_slurm.py compares its SLURM run with the same one."""
+    return tiny_run
 
 
 @pytest.mark.parametrize("dataset", ["siim", "rsna"])

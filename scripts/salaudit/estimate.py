@@ -1,0 +1,323 @@
+"""Cost estimate of a workflow run from a previous run's benchmarks.
+
+The pending jobs come from Snakemake's dry run (`parse_dry_run`: rule, wildcards, threads,
+resources, benchmark path of every job it would run). Each job's cost is
+
+    seconds = work(job, config) x seconds_per_work
+
+where ``work`` is the job's amount of work in `SCALING` (e.g. a training job: S^2 x
+training images x epochs) and ``seconds_per_work`` is calibrated on the reference run:
+the sum of its benchmark seconds over the sum of its work, over the jobs of the same rule
+and calibration key (e.g. the same architecture; a job whose architecture has no reference
+benchmark is counted but not estimated). Reference jobs and their benchmark files
+come from a dry run of the reference config with ``--forceall`` (every job, with the
+``benchmark:`` path it writes).
+
+What is not modelled: a GPU's speed-up over the reference machine (unless the reference
+benchmarks were measured on a GPU: then pass them as the reference); early stopping
+(epochs are the configured maximum, so training is an upper bound); contention between
+jobs; queueing. Rules without benchmark files are counted but not estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from . import data as salaudit_data
+from . import methods as salaudit_methods
+from . import registry
+
+# --------------------------------------------------------------------------------------
+# Jobs of a dry run
+
+
+@dataclass(frozen=True)
+class Job:
+    rule: str
+    wildcards: dict = field(default_factory=dict, hash=False, compare=True)
+    threads: int = 1
+    resources: dict = field(default_factory=dict, hash=False, compare=True)
+    benchmark: str | None = None
+
+    @property
+    def gpus(self) -> int:
+        try:
+            return int(self.resources.get("gpu", 0))
+        except ValueError:
+            return 0
+
+
+_JOB_START = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):\s*$")
+_FIELD = re.compile(r"^\s+(\w+): (.*)$")
+
+
+def _pairs(text: str) -> dict:
+    """'dataset=siim, arch=tiny_cnn' -> {'dataset': 'siim', 'arch': 'tiny_cnn'}."""
+    pairs = {}
+    for item in text.split(", "):
+        key, sep, value = item.partition("=")
+        if sep:
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def parse_dry_run(text: str) -> list[Job]:
+    """Jobs listed by `snakemake --dry-run` (Snakemake 8/9 text): one block per job, a
+    ``rule NAME:`` line followed by indented ``key: value`` lines. Rules without a command
+    (``localrule all``) are included; callers drop what they do not estimate."""
+    jobs, current = [], None
+    for line in text.splitlines():
+        start = _JOB_START.match(line)
+        if start:
+            current = {"rule": start.group(1)}
+            jobs.append(current)
+            continue
+        if current is None:
+            continue
+        match = _FIELD.match(line)
+        if not match:
+            if line.strip() == "" or not line.startswith(" "):
+                current = None
+            continue
+        key, value = match.groups()
+        if key in ("wildcards", "resources"):
+            current[key] = _pairs(value)
+        elif key == "threads":
+            current["threads"] = int(value)
+        elif key == "benchmark":
+            current["benchmark"] = value.strip()
+    return [_normalise(Job(rule=j["rule"], wildcards=j.get("wildcards", {}), threads=j.get("threads", 1),
+                           resources=j.get("resources", {}), benchmark=j.get("benchmark"))) for j in jobs]
+
+
+_RANDOMIZED_PREFIX = "randomized_saliency_"
+
+
+def _normalise(job: Job) -> Job:
+    """The per-architecture rules ``randomized_saliency_<arch>`` become one rule,
+    ``randomized_saliency``, with the architecture as the ``arch`` wildcard."""
+    if job.rule.startswith(_RANDOMIZED_PREFIX) and "arch" not in job.wildcards:
+        return Job(rule="randomized_saliency", wildcards={**job.wildcards, "arch": job.rule[len(_RANDOMIZED_PREFIX):]},
+                   threads=job.threads, resources=job.resources, benchmark=job.benchmark)
+    return job
+
+
+def read_benchmark(path: str | Path) -> dict:
+    """Mean wall seconds (`s`) and CPU seconds (`cpu_time`) over the repeats of a
+    Snakemake benchmark TSV."""
+    table = pd.read_csv(path, sep="\t")
+    seconds = float(table["s"].mean())
+    cpu = float(table["cpu_time"].mean()) if "cpu_time" in table and table["cpu_time"].notna().all() else math.nan
+    return {"s": seconds, "cpu_time": cpu if cpu > 0 else math.nan}
+
+
+# --------------------------------------------------------------------------------------
+# How much work a job is
+
+
+@dataclass
+class Context:
+    """What a job's work depends on: the (schema-completed) config and the image count of
+    each dataset (`dataset_sizes`)."""
+    config: dict
+    sizes: dict[str, int]
+
+    def S2(self) -> float:
+        return float(self.config["image_size"]) ** 2
+
+    def pool_images(self, dataset: str) -> float:
+        """Images in the cross-validation pool (train split) of a dataset."""
+        return self.sizes[dataset] * (1 - self.config.get("test_fraction", 0.2))
+
+    def train_images(self, dataset: str) -> float:
+        """Images one fold trains on: the pool without its own fold."""
+        folds = self.config["folds"]
+        return self.pool_images(dataset) * (folds - 1) / folds
+
+    def n_eval(self) -> int:
+        return int(self.config["n_eval"])
+
+
+# The config section holding each method's settings (schema: saliency.<section>); GGCAM uses
+# Grad-CAM's layer. Keys there are the method's settings names (salaudit.methods.DEFAULT_SETTINGS).
+METHOD_SECTIONS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai"}
+
+
+def saliency_methods(config: dict) -> dict[str, dict]:
+    """Method id -> settings of the maps one model gets: ``config["saliency"]["methods"]``
+    (default: every registered method) with the settings of ``config["saliency"][<section>]``
+    (default: the paper's)."""
+    section = config.get("saliency") or {}
+    methods = section.get("methods", list(salaudit_methods.DEFAULT_SETTINGS))
+    return {m: {k: v for k, v in (section.get(METHOD_SECTIONS.get(m, "")) or {}).items()
+                if k in salaudit_methods.DEFAULT_SETTINGS[m]} for m in methods}
+
+
+def passes_per_image(config: dict) -> int:
+    """Forward+backward passes per image and model for all configured methods, + 1 for the
+    forward pass that picks the target class (shared by every method, counted as a pass)."""
+    return sum(salaudit_methods.passes_per_image(m, s) for m, s in saliency_methods(config).items()) + 1
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """A rule's work formula and the wildcards whose jobs share one calibration."""
+    work: Callable[[Job, Context], float]
+    key: tuple[str, ...] = ()
+    doc: str = ""
+
+
+def _demo_images(job: Job, c: Context) -> float:
+    return float(c.config["datasets"][job.wildcards["dataset"]].get("demo", {}).get("n_images", 0))
+
+
+# The scaling rules. A rule that is not here is estimated as "same seconds per job as in
+# the reference run" (work = 1), which suits the small bookkeeping rules.
+SCALING: dict[str, Scaling] = {
+    "demo_data": Scaling(_demo_images, doc="generated images (1024 px each, whatever image_size)"),
+    "convert": Scaling(lambda j, c: c.sizes[j.wildcards["dataset"]],
+                       doc="images decoded (DICOM decoding at the source size dominates)"),
+    "train_classifier": Scaling(
+        lambda j, c: c.S2() * (c.train_images(j.wildcards["dataset"]) + c.pool_images(j.wildcards["dataset"]) / c.config["folds"])
+        * c.config["classifiers"]["epochs"],
+        key=("arch",), doc="S^2 x (training + validation images) x epochs (maximum; early stopping ends sooner)"),
+    "train_localizer": Scaling(
+        lambda j, c: c.S2() * (c.train_images(j.wildcards["dataset"]) + c.pool_images(j.wildcards["dataset"]) / c.config["folds"])
+        * c.config["localizers"]["epochs"],
+        key=("localizer",), doc="S^2 x (training + validation images) x epochs (maximum)"),
+    "saliency": Scaling(
+        lambda j, c: c.S2() * c.n_eval() * passes_per_image(c.config) * c.config["folds"],
+        key=("arch",), doc="S^2 x n_eval x (sum over methods of passes_per_image + 1) x folds (one job per arch)"),
+    "randomized_saliency": Scaling(
+        lambda j, c: c.S2() * c.n_eval() * passes_per_image(c.config) * len(registry.step_labels(j.wildcards["arch"])),
+        key=("arch", "mode"), doc="S^2 x n_eval x (sum over methods of passes_per_image + 1) x cascade steps of arch"),
+}
+
+
+def work(job: Job, context: Context) -> float:
+    scaling = SCALING.get(job.rule)
+    return 1.0 if scaling is None else float(scaling.work(job, context))
+
+
+def calibration_key(job: Job) -> tuple:
+    scaling = SCALING.get(job.rule)
+    return (job.rule, *(job.wildcards.get(k) for k in (scaling.key if scaling else ())))
+
+
+def calibration_keys(job: Job) -> list[tuple]:
+    """Keys to calibrate a job on, most specific first: the full key, then shorter ones,
+    but never across models (a tiny_cnn timing says nothing about InceptionV3): e.g.
+    (randomized_saliency, inception_v3, independent) -> (randomized_saliency, inception_v3)."""
+    key = calibration_key(job)
+    return [key[:n] for n in range(len(key), min(2, len(key)) - 1, -1)]
+
+
+# --------------------------------------------------------------------------------------
+# Dataset sizes
+
+
+def count_label_ids(fmt: str, root: str | Path) -> int:
+    """Distinct images in a Kaggle label file (SIIM ImageId / RSNA patientId)."""
+    labels = pd.read_csv(Path(root) / salaudit_data.FORMATS[fmt]["labels"], dtype=str, skipinitialspace=True)
+    return int(labels.iloc[:, 0].nunique())
+
+
+def dataset_sizes(config: dict, workdir: str | Path = ".") -> dict[str, int]:
+    """Images per dataset: the converted manifest when the workdir has one, else the demo's
+    n_images, else the distinct ids of the Kaggle label file."""
+    sizes = {}
+    for name, spec in config["datasets"].items():
+        manifest = Path(workdir) / "results" / name / "data" / "manifest.csv"
+        if manifest.exists():
+            sizes[name] = sum(1 for _ in manifest.open()) - 1
+        elif "demo" in spec:
+            sizes[name] = int(spec["demo"].get("n_images", 200))
+        else:
+            sizes[name] = count_label_ids(spec["format"], spec["root"])
+    return sizes
+
+
+# --------------------------------------------------------------------------------------
+# The estimate
+
+
+@dataclass
+class RuleEstimate:
+    rule: str
+    jobs: int = 0
+    gpu_jobs: int = 0
+    cpu_hours: float = 0.0
+    gpu_hours: float = 0.0
+    unestimated: int = 0  # jobs without a reference benchmark
+    basis: str = ""
+
+
+def calibrate(reference_jobs: list[Job], reference: Context, benchmark_root: str | Path) -> dict[tuple, dict]:
+    """calibration key (`calibration_keys`) -> seconds per unit of work (wall `s` and CPU
+    `cpu_time`), from the reference jobs whose benchmark file exists."""
+    sums: dict[tuple, dict] = defaultdict(lambda: {"work": 0.0, "s": 0.0, "cpu_time": 0.0, "jobs": 0})
+    for job in reference_jobs:
+        if not job.benchmark:
+            continue
+        path = Path(benchmark_root) / job.benchmark
+        if not path.exists():
+            continue
+        measured = read_benchmark(path)
+        amount = work(job, reference)
+        if amount <= 0:
+            continue
+        cpu = measured["cpu_time"] if not math.isnan(measured["cpu_time"]) else measured["s"]
+        for key in calibration_keys(job):
+            sums[key]["work"] += amount
+            sums[key]["s"] += measured["s"]
+            sums[key]["cpu_time"] += cpu
+            sums[key]["jobs"] += 1
+    return {key: {"s": v["s"] / v["work"], "cpu_time": v["cpu_time"] / v["work"], "jobs": v["jobs"]}
+            for key, v in sums.items()}
+
+
+# Targets without a command: Snakemake never runs (or submits) anything for them.
+NOT_JOBS = frozenset({"all"})
+
+
+def estimate(pending: list[Job], target: Context, rates: dict[tuple, dict], gpu_rules_on_gpu: bool) -> list[RuleEstimate]:
+    """Per rule: job count and hours of the pending jobs. A job that asks for a GPU
+    (resources gpu > 0, i.e. device: cuda) counts as GPU hours (its scaled wall time),
+    any other job as CPU hours (its scaled CPU time, i.e. core-hours)."""
+    rows: dict[str, RuleEstimate] = {}
+    for job in pending:
+        if job.rule in NOT_JOBS:
+            continue
+        row = rows.setdefault(job.rule, RuleEstimate(job.rule, basis=SCALING[job.rule].doc if job.rule in SCALING
+                                                     else "seconds per job as in the reference run"))
+        row.jobs += 1
+        rate = next((rates[key] for key in calibration_keys(job) if key in rates), None)
+        if rate is None:
+            row.unestimated += 1
+            continue
+        amount = work(job, target)
+        on_gpu = gpu_rules_on_gpu and job.gpus > 0
+        if on_gpu:
+            row.gpu_jobs += 1
+            row.gpu_hours += amount * rate["s"] / 3600
+        else:
+            row.cpu_hours += amount * rate["cpu_time"] / 3600
+    return list(rows.values())
+
+
+def format_table(rows: list[RuleEstimate]) -> str:
+    lines = [f"{'rule':<22}{'jobs':>6}{'GPU jobs':>10}{'CPU h':>10}{'GPU h':>10}  basis"]
+    for r in rows:
+        note = f" ({r.unestimated} without a reference benchmark: not estimated)" if r.unestimated else ""
+        lines.append(f"{r.rule:<22}{r.jobs:>6}{r.gpu_jobs:>10}{r.cpu_hours:>10.2f}{r.gpu_hours:>10.2f}  {r.basis}{note}")
+    total_jobs = sum(r.jobs for r in rows)
+    lines.append(f"{'total':<22}{total_jobs:>6}{sum(r.gpu_jobs for r in rows):>10}"
+                 f"{sum(r.cpu_hours for r in rows):>10.2f}{sum(r.gpu_hours for r in rows):>10.2f}")
+    return "\n".join(lines)
