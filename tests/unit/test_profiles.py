@@ -35,7 +35,8 @@ def test_slurm_profile_options():
     assert args.executor == "slurm"
     assert args.rerun_incomplete and args.printshellcmds and int(args.jobs) >= 1
     assert set(args.default_resources) >= {"slurm_account", "runtime", "mem_mb"}
-    assert {"train_classifier", "train_localizer", "saliency", "randomized_saliency"} <= set(args.set_resources)
+    assert {"train_classifier", "train_localizer", "saliency", "randomized_saliency_inception_v3",
+            "randomized_saliency_densenet121"} <= set(args.set_resources)
     # the profile parser turns the relative partition file into a path inside the profile
     assert Path(args.slurm_partition_config).resolve() == (PROFILES / "slurm" / "partitions.yaml").resolve()
 
