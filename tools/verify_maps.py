@@ -30,36 +30,41 @@ def paper_postprocess(attr: np.ndarray, minmax: bool) -> np.ndarray:
     """|attribution| summed over channels; (m - min) / (p99 - min) clipped to [0, 1] (PAIR's
     VisualizeImageGrayscale); Grad-CAM and XRAI: (m - min) / (max - min)."""
     m = np.abs(attr).sum(axis=0) if attr.ndim == 3 else np.abs(attr)
-    lo = m.min()
-    hi = m.max() if minmax else np.percentile(m, 99)
-    if hi <= lo:
-        hi = m.max()
-    if hi <= lo:
+    lo, top = m.min(), m.max()
+    if top - lo <= 1e-5 * max(abs(top), abs(lo)):  # constant up to float32 rounding
         return np.zeros_like(m)
+    hi = top if minmax else np.percentile(m, 99)
+    if hi <= lo:
+        hi = top
     return np.clip((m - lo) / (hi - lo), 0, 1)
 
 
-def reference_maps(model, arch, x, method, ig_steps, xrai_steps):
+def reference_maps(model, arch, x, method, ig_steps, xrai_steps, batch_size):
+    """Maps of ``x`` in batches of ``batch_size`` (the workflow's saliency.batch_size: on a CPU the
+    convolution kernels, and with them the last bits of the gradients, depend on the batch)."""
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
     out = []
-    for i in range(len(x)):
-        xi = x[i:i + 1].clone().requires_grad_(True)
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size].clone().requires_grad_(True)
         with torch.no_grad():
-            target = int(model(xi).argmax(1))
+            target = model(xb).argmax(1)
+        if method == "xrai":
+            out += [pair_xrai(model, xb.detach()[i], int(target[i]), xrai_steps) for i in range(len(xb))]
+            continue
         if method == "grad":
-            a = Saliency(model).attribute(xi, target=target, abs=False)
+            a = Saliency(model).attribute(xb, target=target, abs=False)
         elif method == "ig":
-            a = IntegratedGradients(model).attribute(xi, baselines=torch.full_like(xi, -1.0), target=target,
-                                                     n_steps=ig_steps, method="riemann_trapezoid")
+            a = IntegratedGradients(model).attribute(xb, baselines=torch.full_like(xb, -1.0), target=target,
+                                                     n_steps=ig_steps, method="riemann_trapezoid",
+                                                     internal_batch_size=64)
         elif method == "gcam":
             layer = model.get_submodule(GCAM_LAYER[arch])
-            cam = LayerGradCam(model, layer).attribute(xi, target=target, relu_attributions=True)
-            a = LayerAttribution.interpolate(cam, tuple(xi.shape[-2:]), interpolate_mode="bilinear")
-        elif method == "xrai":
-            out.append(pair_xrai(model, xi.detach()[0], target, xrai_steps))
-            continue
-        out.append(paper_postprocess(a.detach()[0].double().numpy(), minmax=method == "gcam"))
+            cam = LayerGradCam(model, layer).attribute(xb, target=target, relu_attributions=True)
+            a = LayerAttribution.interpolate(cam, tuple(xb.shape[-2:]), interpolate_mode="bilinear")
+        else:
+            raise ValueError(f"no reference for {method!r}")
+        out += [paper_postprocess(ai.double().numpy(), minmax=method == "gcam") for ai in a.detach()]
     return np.stack(out)
 
 
@@ -68,7 +73,9 @@ def pair_xrai(model, image, target, steps):
     import saliency.core as saliency
 
     def call_model_function(images, call_model_args=None, expected_keys=None):
-        t = torch.tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_(True)
+        # contiguous NCHW, as the workflow feeds the model: in another memory layout CPU kernels
+        # give gradients different in the last bits, which XRAI's region ranking can amplify.
+        t = torch.tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
         logits = model(t)
         grads = torch.autograd.grad(logits[:, call_model_args["target"]].sum(), t)[0]
         return {saliency.INPUT_OUTPUT_GRADIENTS: grads.permute(0, 2, 3, 1).detach().numpy()}
@@ -88,8 +95,13 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["grad", "ig", "gcam", "xrai"])
     p.add_argument("--ig-steps", type=int, default=10)
     p.add_argument("--xrai-steps", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch: the config's saliency.batch_size")
     p.add_argument("--tolerance", type=float, default=2.0 ** -11 + 1e-4)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads: those the maps were computed with (config torch_threads); on a CPU "
+                        "the kernels differ with the thread count, and gradients of a deep net by up to ~1 %%")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
     root = Path(args.results) / args.dataset
     eval_images = pd.read_csv(root / "eval_images.csv", dtype={"image_id": str})
@@ -99,7 +111,7 @@ def main(argv=None):
     worst = 0.0
     for method in args.methods:
         saved = np.load(root / "maps" / args.arch / f"fold{args.fold}" / method / "trained.npy").astype(np.float64)
-        ref = reference_maps(model, args.arch, x, method, args.ig_steps, args.xrai_steps)
+        ref = reference_maps(model, args.arch, x, method, args.ig_steps, args.xrai_steps, args.batch_size)
         diff = float(np.abs(saved - ref).max())
         worst = max(worst, diff)
         print(f"{args.dataset} {args.arch} fold{args.fold} {method}: {len(ref)} maps, max |saved - reference| = "

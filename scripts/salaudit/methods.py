@@ -67,6 +67,11 @@ DEFAULT_SETTINGS: dict[str, dict] = {
     "random": {"seed": 0},
 }
 
+# A map whose range is within float32 rounding of its magnitude is constant: e.g. Grad-CAM
+# on a 1x1 feature map (InceptionV3's Mixed_7c below ~120 px), whose bilinear upsampling
+# varies only in the last bits; scaling that to [0, 1] would make a map of rounding noise.
+CONSTANT_RTOL = 1e-5
+
 # Methods post-processed by min-max instead of the 99th-percentile clip.
 MINMAX_METHODS = frozenset({"gcam", "xrai"})
 
@@ -79,8 +84,8 @@ def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndar
     |attribution| summed over channels; per image scaled as PAIR's VisualizeImageGrayscale:
     ``clip((m - min) / (p99 - min), 0, 1)``; with ``minmax`` ``(m - min) / (max - min)``.
     If the 99th percentile equals the minimum but the map is not constant (a very sparse map),
-    the maximum is used instead of the percentile. A constant (or non-finite) map becomes all
-    zeros and is flagged.
+    the maximum is used instead of the percentile. A constant map (range within
+    ``CONSTANT_RTOL`` of its magnitude) or a non-finite one becomes all zeros and is flagged.
     """
     if torch.is_tensor(attributions) and attributions.is_cuda:
         return _postprocess_on_device(attributions.detach(), minmax)
@@ -99,7 +104,7 @@ def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndar
             flags[i] = True
             continue
         lo, hi = m.min(), m.max()
-        if hi <= lo:
+        if hi - lo <= CONSTANT_RTOL * max(abs(hi), abs(lo)):
             flags[i] = True
             continue
         top = hi if minmax else np.percentile(m, 99)
@@ -132,7 +137,7 @@ def _postprocess_on_device(a: torch.Tensor, minmax: bool) -> tuple[np.ndarray, n
         rows = max(1, (1 << 24) // flat.shape[1])
         top = torch.cat([torch.quantile(flat[i:i + rows], 0.99, dim=1) for i in range(0, len(flat), rows)])
         top = torch.where(top <= lo, hi, top)
-    constant = (hi <= lo) | ~finite
+    constant = (hi - lo <= CONSTANT_RTOL * torch.maximum(hi.abs(), lo.abs())) | ~finite
     span = torch.where(constant, torch.ones_like(hi), top - lo)
     maps = ((flat - lo[:, None]) / span[:, None]).clamp(0.0, 1.0)
     maps[constant] = 0.0

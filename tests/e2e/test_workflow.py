@@ -139,7 +139,7 @@ def test_maps_agree_with_direct_captum_and_pair(run):
     """The independent check (tools/verify_maps.py): direct Captum / PAIR calls, written-out post-processing."""
     result = subprocess.run(
         ["python", str(REPO / "tools" / "verify_maps.py"), "--results", str(run / "results"), "--dataset", "siim",
-         "--arch", "tiny_cnn", "--fold", "2", "--ig-steps", "3", "--xrai-steps", "2"],
+         "--arch", "tiny_cnn", "--fold", "2", "--ig-steps", "3", "--xrai-steps", "2", "--batch-size", "2", "--threads", "1"],
         capture_output=True, text=True, env=tool_env(), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("(OK)") == 4

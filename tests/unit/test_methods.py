@@ -448,3 +448,17 @@ def test_device_postprocess_equals_the_numpy_path(minmax):
     np.testing.assert_array_equal(got_flags, [False, True, False, True, False])
     np.testing.assert_allclose(got, want, atol=1e-5)  # float32 vs float64; float16 rounding is 5e-4
     assert got[2].max() == 1.0 and got.dtype == np.float32
+
+
+def test_gradcam_on_a_one_by_one_feature_map_is_flagged_not_noise():
+    """InceptionV3 at 96 px: Mixed_7c is 1x1, its upsampled CAM is constant up to rounding."""
+    torch.manual_seed(0)
+    model = build_model("inception_v3").eval()
+    x = torch.randn(2, 3, 96, 96)
+    maps, flags = M.compute_maps("gcam", model, x, arch="inception_v3")
+    assert flags.all() and not maps.any()
+    # a map varying only in its last bits is constant; one varying by more is not
+    base = np.full((1, 8, 8), 2.5, np.float32)
+    noisy = base + np.float32(1e-7) * np.random.default_rng(0).standard_normal(base.shape).astype(np.float32)
+    assert M.postprocess(noisy)[1].all()
+    assert not M.postprocess(base + np.float32(1e-3) * np.eye(8, dtype=np.float32)[None])[1].any()
