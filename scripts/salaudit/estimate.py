@@ -68,10 +68,12 @@ def _pairs(text: str) -> dict:
     return pairs
 
 
-def parse_dry_run(text: str) -> list[Job]:
+def parse_dry_run(text: str, normalise: bool = True) -> list[Job]:
     """Jobs listed by `snakemake --dry-run` (Snakemake 8/9 text): one block per job, a
     ``rule NAME:`` line followed by indented ``key: value`` lines. Rules without a command
-    (``localrule all``) are included; callers drop what they do not estimate."""
+    (``localrule all``) are included; callers drop what they do not estimate. With
+    ``normalise``, ``randomized_saliency_<arch>`` jobs are read as rule ``randomized_saliency``
+    with an ``arch`` wildcard (`_normalise`); without, rules keep their workflow names."""
     jobs, current = [], None
     for line in text.splitlines():
         start = _JOB_START.match(line)
@@ -93,8 +95,9 @@ def parse_dry_run(text: str) -> list[Job]:
             current["threads"] = int(value)
         elif key == "benchmark":
             current["benchmark"] = value.strip()
-    return [_normalise(Job(rule=j["rule"], wildcards=j.get("wildcards", {}), threads=j.get("threads", 1),
-                           resources=j.get("resources", {}), benchmark=j.get("benchmark"))) for j in jobs]
+    parsed = [Job(rule=j["rule"], wildcards=j.get("wildcards", {}), threads=j.get("threads", 1),
+                  resources=j.get("resources", {}), benchmark=j.get("benchmark")) for j in jobs]
+    return [_normalise(job) for job in parsed] if normalise else parsed
 
 
 _RANDOMIZED_PREFIX = "randomized_saliency_"
