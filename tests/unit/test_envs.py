@@ -39,7 +39,8 @@ def test_every_env_pins_match_requirements():
 def test_every_rule_declares_an_existing_env():
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
         text = smk.read_text()
-        rules = re.findall(r"^rule (\w+):", text, flags=re.M)
+        # named rules, and rules defined in a loop (`rule:` + `name:`, e.g. randomized_saliency_<arch>)
+        rules = re.findall(r"^\s*rule ?(\w*):", text, flags=re.M)
         envs = re.findall(r'conda:\s*\n\s*"([^"]+)"', text)
         assert len(envs) == len(rules), f"{smk.name}: {len(rules)} rules but {len(envs)} conda: directives"
         for env in envs:
