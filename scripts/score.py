@@ -204,6 +204,9 @@ def main(args):
     def add_pairs(criterion, method, a, b, maps_a, maps_b):
         (ma, ca), (mb, cb) = maps_a, maps_b
         values = paired_ssim(ma, mb, window, data_range)
+        # A constant (blank) map shows no location, so it agrees with nothing: SSIM 0. As it
+        # is, two blank maps would score SSIM 1 and make a method look repeatable.
+        values = np.where(ca | cb, 0.0, values)
         cons_rows.extend((args.dataset, criterion, method, a[0], a[1], b[0], b[1], image_ids[i], values[i],
                           reason(CONSTANT if ca[i] or cb[i] else "")) for i in range(n))
 

@@ -15,8 +15,8 @@ and randomization steps are read from the file tree (``results/{dataset}/maps/..
   trained map with 50 partners per image drawn as documented (``default_rng(seed)``, offsets
   1..n-1 added modulo n), averaged over the same models; Wilcoxon (less).
 * repeatability / reproducibility: per image, SSIM averaged over every pair of folds of one
-  architecture / every pair of architectures at the same fold; Wilcoxon of SSIM - threshold
-  (greater).
+  architecture / every pair of architectures at the same fold (0 when either map is constant);
+  Wilcoxon of SSIM - threshold (greater).
 Holm's correction over the methods of a dataset and criterion; PASS = Holm p < alpha and the
 mean on the tested side. Bootstrap confidence intervals are not recomputed.
 Exit status 1 when a value, baseline, p or verdict differs (values to 1e-6).
@@ -67,6 +67,13 @@ def holm(p):
     return out
 
 
+def pair_ssim(a, b, window, data_range):
+    """Repeatability/reproducibility SSIM of two maps; a constant (blank) map agrees with nothing: 0."""
+    if a.max() == a.min() or b.max() == b.min():
+        return 0.0
+    return ssim(a, b, window, data_range)
+
+
 def models_of(maps_dir):
     """{(arch, fold): folder} of every model with maps."""
     return {(a.name, int(f.name[4:])): f for a in sorted(maps_dir.iterdir()) if a.is_dir()
@@ -105,13 +112,13 @@ def recompute(results, dataset, args):
 
         pairs = [(a, b) for a, b in itertools.combinations(sorted(trained), 2) if a[0] == b[0]]
         if pairs:
-            value = np.mean([[ssim(trained[a][i], trained[b][i], args.window, args.data_range) for i in range(n)]
+            value = np.mean([[pair_ssim(trained[a][i], trained[b][i], args.window, args.data_range) for i in range(n)]
                              for a, b in pairs], axis=0)
             rows.append((method, "repeatability", value, np.full(n, args.threshold), "greater"))
         pairs = [((a1, f), (a2, f)) for a1, a2 in itertools.combinations(archs, 2)
                  for f in sorted({f for _, f in trained}) if (a1, f) in trained and (a2, f) in trained]
         if pairs:
-            value = np.mean([[ssim(trained[a][i], trained[b][i], args.window, args.data_range) for i in range(n)]
+            value = np.mean([[pair_ssim(trained[a][i], trained[b][i], args.window, args.data_range) for i in range(n)]
                              for a, b in pairs], axis=0)
             rows.append((method, "reproducibility", value, np.full(n, args.threshold), "greater"))
     table = pd.DataFrame([{"dataset": dataset, "method": m, "criterion": c, "value": v.mean(),

@@ -107,6 +107,11 @@ def test_degenerate_rows_are_kept_counted_and_scored_at_chance(tree):
     good = degenerate[(degenerate["dataset"] == "dirty") & (degenerate["table"] == "utility")
                       & (degenerate["method"] == "good")].iloc[0]
     assert good["n_degenerate"] == 9 + 1 and "constant_map 1" in good["reasons"] and "empty_mask 9" in good["reasons"]
+    # a pair with a constant map agrees with nothing: SSIM 0 in repeatability/reproducibility
+    c = tree["scores"]["dirty"]["consistency"]
+    blank = c[c["reason"].str.contains("constant_map")]
+    assert len(blank) > 0 and (blank["ssim"] == 0).all()
+    assert (c.loc[c["reason"] == "", "ssim"] > 0).any()
     rejected = degenerate[(degenerate["dataset"] == "dirty") & (degenerate["table"] == "rejected_inputs")].iloc[0]
     assert rejected["n_rows"] == 1 and rejected["reasons"] == "truncated 1"
 
