@@ -2,9 +2,6 @@
 # GPU benchmark of issue 7 (items 1-3) in one short prepared script: on a lent GPU machine,
 #   OUT=/some/dir bash bench/gpu.sh                 # CUDA checks + 320 px InceptionV3, paper settings
 #   bash bench/gpu.sh --smoke --device cpu          # the same steps at a tiny size, on this CPU (tested)
-#   OUT=/some/dir bash bench/gpu.sh --postprocess-ab  # only: the single-pass and SG/IG methods of both
-#       architectures at 320 px with the current post-processing and with the proposed on-device
-#       one, side by side (-> $OUT/ab_current.json, $OUT/ab_on_device.json; about 2 min)
 # Steps, each under its own timeout so one failure or overrun still leaves the others' JSON:
 #   1. bench/gpu_checks.py: a training step fp32 + bf16 autocast, every method on the device,
 #      GRAD maps on the device vs the CPU                            -> $OUT/gpu_checks.json
@@ -21,11 +18,9 @@ REPO="$(dirname "$HERE")"
 OUT="${OUT:-$REPO/results/bench}"
 DEVICE=cuda
 SMOKE=0
-AB=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
-    --postprocess-ab) AB=1 ;;
     --device) DEVICE="$2"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -65,16 +60,6 @@ fi
 
 cd "$REPO"
 status=0
-if [ "$AB" = 1 ]; then
-  SIZE=320; [ "$SMOKE" = 1 ] && SIZE=80
-  for variant in current on_device; do
-    flag=(); [ "$variant" = on_device ] && flag=(--postprocess-on-device)
-    timeout 120 "$PY" bench/methods.py --arch inception_v3 densenet121 --device "$DEVICE" --size "$SIZE" --batch 32 \
-      --n-images 32 --methods grad sg ig gcam gbp ggcam --no-usual --time-budget 15 "${flag[@]}" \
-      --out "$OUT/ab_$variant.json" || { echo "ab $variant: exit $?"; status=1; }
-  done
-  exit $status
-fi
 timeout "$T_CHECKS" "$PY" bench/gpu_checks.py --device "$DEVICE" "${CHECKS[@]}" --out "$OUT/gpu_checks.json" \
   || { echo "gpu_checks: exit $?"; status=1; }
 timeout "$T_BENCH" "$PY" bench/methods.py --arch inception_v3 --device "$DEVICE" "${BENCH[@]}" \

@@ -71,8 +71,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-usual", action="store_true", help="skip the one-at-a-time comparison")
-    p.add_argument("--postprocess-on-device", action="store_true",
-                   help="replace methods.postprocess by the on-device version proposed in BENCHMARKS.md")
     p.add_argument("--tf32", action="store_true",
                    help="allow TF32 on CUDA (off by default, as in the workflow's saliency jobs)")
     p.add_argument("--out", default="results/bench/methods.json")
@@ -133,39 +131,13 @@ def warm_up(method, model, images, settings, arch, batch) -> None:
     M.compute_maps(method, model, images[:n], warmup_settings(method, settings, batch), arch)
 
 
-def postprocess_torch(attributions: torch.Tensor, minmax: bool = False) -> np.ndarray:
-    """`salaudit.methods.postprocess` done on the attributions' device in float32, all images at
-    once (the fix proposed for methods.py; measured here against the current one)."""
-    a = attributions.detach().abs().sum(dim=1).float() if attributions.ndim == 4 else attributions.detach().abs().float()
-    flat = a.flatten(1)
-    lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
-    top = hi if minmax else torch.quantile(flat, 0.99, dim=1)
-    top = torch.where(top <= lo, hi, top)
-    span = (top - lo).clamp_min(torch.finfo(torch.float32).tiny)
-    maps = ((a - lo[:, None, None]) / span[:, None, None]).clamp_(0, 1)
-    maps[hi <= lo] = 0
-    return maps.cpu().numpy()
-
-
-def postprocess_on_device(attributions, minmax: bool = False):
-    """Drop-in for `salaudit.methods.postprocess` (same outputs: maps, flags) using
-    `postprocess_torch`; installed by ``--postprocess-on-device`` to measure the proposed fix."""
-    a = attributions if torch.is_tensor(attributions) else torch.as_tensor(np.asarray(attributions))
-    a = a.detach()
-    red = a.abs().sum(dim=1) if a.ndim == 4 else a.abs()
-    flat = red.flatten(1).float()
-    bad = ~torch.isfinite(flat).all(dim=1) | (flat.max(dim=1).values <= flat.min(dim=1).values)
-    maps = postprocess_torch(torch.where(bad[:, None], torch.zeros_like(flat), flat).view_as(red), minmax)
-    maps[bad.cpu().numpy()] = 0
-    return maps.astype(np.float32), bad.cpu().numpy()
-
-
 def postprocess_cost(images, device, repeats: int = 3) -> dict:
-    """Seconds per map of the current CPU float64 post-processing vs the on-device version."""
+    """Seconds per map of `salaudit.methods.postprocess` on the CPU path (float64 numpy, the
+    attributions copied to the host first) vs its on-device path (float32, what CUDA tensors get)."""
     attr = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).to(device)
-    cur = statistics.median(timed(lambda: M.postprocess(attr), device)[1] for _ in range(repeats))
-    new = statistics.median(timed(lambda: postprocess_torch(attr), device)[1] for _ in range(repeats))
-    diff = float(np.abs(M.postprocess(attr)[0] - postprocess_torch(attr)).max())
+    cur = statistics.median(timed(lambda: M.postprocess(attr.cpu()), device)[1] for _ in range(repeats))
+    new = statistics.median(timed(lambda: M._postprocess_on_device(attr, False), device)[1] for _ in range(repeats))
+    diff = float(np.abs(M.postprocess(attr.cpu())[0] - M._postprocess_on_device(attr, False)[0]).max())
     n = images.shape[0]
     return {"current_s_per_map": cur / n, "on_device_s_per_map": new / n, "max_abs_diff": diff}
 
@@ -304,8 +276,6 @@ def main(args) -> dict:
         torch.set_num_threads(args.threads)
     on_gpu = device.type == "cuda"
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32)
-    if args.postprocess_on_device:
-        M.postprocess = postprocess_on_device  # looked up at call time by every method
     overrides = B.parse_settings_overrides(args.settings)
     slow_n = args.slow_images or (args.n_images if on_gpu else min(2, args.n_images))
     usual_n = args.usual_images or min(args.n_images, 8 if on_gpu else 4)
@@ -315,8 +285,7 @@ def main(args) -> dict:
         "machine": B.machine_info(), "device": str(device), "command": " ".join(["python"] + sys.argv),
         "size": args.size, "batch": args.batch, "n_images": args.n_images, "slow_images": slow_n,
         "usual_images": usual_n, "usual_batch": args.usual_batch, "settings_overrides": overrides,
-        "torch_threads": torch.get_num_threads(), "postprocess_on_device": args.postprocess_on_device,
-        "tf32": bool(args.tf32), "archs": {},
+        "torch_threads": torch.get_num_threads(), "tf32": bool(args.tf32), "archs": {},
     }
     out = Path(args.out)
     u8 = B.demo_like_images(max(args.n_images, slow_n, usual_n), args.size, seed=args.seed)

@@ -97,7 +97,8 @@ def ab_section(cur: dict, new: dict) -> list[str]:
     f = B.fmt
     lines = ["### Proposed fix measured: post-processing on the device (GPU)", "",
              f"Machine: {B.describe_machine(cur.get('machine'))}; {cur.get('size')} px, batch {cur.get('batch')}, "
-             "paper settings; `OUT=... bash bench/gpu.sh --postprocess-ab` (both variants in one call). "
+             "paper settings; both variants in one call (by `bench/gpu.sh --postprocess-ab`, a mode removed once the "
+             "fix went into `salaudit.methods`; its JSON stays in `bench/gpu_results/ab_*.json`). "
              "ms per map (efficiency):", "",
              "| arch | method | current | on the device |", "|---|---|---|---|"]
     for arch, res in cur.get("archs", {}).items():

@@ -148,18 +148,13 @@ class Context:
         return int(self.config["n_eval"])
 
 
-# The config section holding each method's settings (schema: saliency.<section>); GGCAM uses
-# Grad-CAM's layer. Keys there are the method's settings names (salaudit.methods.DEFAULT_SETTINGS).
-METHOD_SECTIONS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai"}
-
-
 def saliency_methods(config: dict) -> dict[str, dict]:
     """Method id -> settings of the maps one model gets: ``config["saliency"]["methods"]``
     (default: every registered method) with the settings of ``config["saliency"][<section>]``
     (default: the paper's)."""
     section = config.get("saliency") or {}
     methods = section.get("methods", list(salaudit_methods.DEFAULT_SETTINGS))
-    return {m: {k: v for k, v in (section.get(METHOD_SECTIONS.get(m, "")) or {}).items()
+    return {m: {k: v for k, v in (section.get(registry.METHOD_CONFIG_SECTIONS.get(m, "")) or {}).items()
                 if k in salaudit_methods.DEFAULT_SETTINGS[m]} for m in methods}
 
 

@@ -52,6 +52,10 @@ ARCH_SPECS: dict[str, ArchSpec] = {
     ),
 }
 
+# The config section (saliency.<section>) holding each method's settings; GGCAM uses Grad-CAM's
+# layer. Methods without settings (grad, gbp, random) have none.
+METHOD_CONFIG_SECTIONS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai"}
+
 # Masks → U-Net, boxes → RetinaNet.
 FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
 

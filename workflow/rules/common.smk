@@ -138,8 +138,6 @@ RANDOMIZATION_MODES = RANDOMIZATION["modes"]
 MAPS_FOLDER = "results/{dataset}/maps/{arch}/fold{fold}"
 TRAINED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}{suffix}.npy"
 RANDOMIZED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}/{label}{suffix}.npy"
-# Method settings the config may give (schema: saliency.<method>); GGCAM takes gcam's layer.
-METHOD_CONFIG_KEYS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai"}
 
 
 def check_saliency():
@@ -201,7 +199,7 @@ def method_options():
     """--set flags of every configured method setting (the rest: the paper's defaults)."""
     parts = []
     for method in METHOD_IDS:
-        section = METHOD_CONFIG_KEYS.get(method)
+        section = registry.METHOD_CONFIG_SECTIONS.get(method)
         for key, value in (SALIENCY.get(section) or {}).items() if section else []:
             parts.append(f"--set {method}.{key}={'null' if value is None else value}")
     return " ".join(parts)
