@@ -17,7 +17,9 @@ Per architecture (untrained model from the registry, eval mode, demo-like images
   own call on one image; speed-up = usual seconds per map / project seconds per map;
 * XRAI: segmentation, IG passes (black + white baseline) and region selection timed
   separately; a second model (same architecture, other seed) on the same images with the
-  segment cache the first one filled: cache ratio = second / first.
+  segment cache the first one filled: cache ratio = second / first, at the run's settings and
+  at ``config.yaml``'s ``saliency.xrai.steps`` (the cache saves only the segmentation, so the
+  ratio depends on the number of IG passes).
 
 Methods whose paper settings cost hundreds of passes per image (SIG 250, XRAI 200) run on
 ``--slow-images`` images (default: all on a GPU, 2 on a CPU); every method stops after the
@@ -223,38 +225,49 @@ def usual_path(method, model, images, settings, arch, n, usual_batch, budget, de
 
 # --------------------------------------------------------------------------- XRAI parts
 
-def xrai_parts(model, second_model, images, settings, arch, n, device) -> dict:
-    """Segmentation, IG passes and region selection per image; first vs second model with the cache."""
-    from saliency.core import IntegratedGradients
-
+def xrai_parts(model, second_model, images, settings, arch, n, device, config_steps=None) -> dict:
+    """XRAI's three parts per image (`xrai_segments`, `xrai_attribution`, `xrai_regions`), and the
+    segment cache: a second model on the same images with the cache the first one filled.
+    The cache can only save the segmentation, so its ratio depends on how many IG passes the
+    settings ask for: it is measured at the run's settings and, when ``config_steps`` differs,
+    at the workflow's configured ``saliency.xrai.steps`` too."""
     s = M.resolve_settings("xrai", settings)
     imgs = images[:n]
-    seg = [timed(lambda: M.xrai_segments(im), device)[1] for im in imgs]
-    cache: dict = {}
-    run_settings = {**(settings or {}), "segment_cache": cache}
-    _, first = timed(lambda: M.compute_maps("xrai", model, imgs, run_settings, arch), device)
-    _, second = timed(lambda: M.compute_maps("xrai", second_model, imgs, run_settings, arch), device)
-    cmf = pair_call_model_function(second_model, device)
     targets = M.predicted_class(second_model, imgs)
+    segs, seg_t = [], []
+    for im in imgs:
+        seg, dt = timed(lambda: M.xrai_segments(im), device)
+        segs.append(seg)
+        seg_t.append(dt)
+    attrs, passes = timed(lambda: M.xrai_attribution(second_model, imgs, targets, steps=s["steps"],
+                                                     max_batch=s["max_batch"]), device)
+    _, select = timed(lambda: [M.xrai_regions(a, sg, area_threshold=s["area_threshold"])
+                               for a, sg in zip(attrs, segs)], device)
 
-    def ig_passes():
-        for im, t in zip(imgs, targets):
-            x = im.detach().cpu().permute(1, 2, 0).numpy().astype(np.float64)
-            for base in (x.min(), x.max()):  # PAIR's XRAI baselines: black and white
-                IntegratedGradients().GetMask(x, cmf, {"target": int(t)}, x_baseline=np.full_like(x, base),
-                                              x_steps=int(s["steps"]), batch_size=M._max_batch(s))
+    def cache_ratio(run_settings: dict) -> dict:
+        cache: dict = {}
+        run_settings = {**run_settings, "segment_cache": cache}
+        _, first = timed(lambda: M.compute_maps("xrai", model, imgs, run_settings, arch), device)
+        _, second = timed(lambda: M.compute_maps("xrai", second_model, imgs, run_settings, arch), device)
+        return {"steps": int(M.resolve_settings("xrai", run_settings)["steps"]), "first_model_s_per_map": first / n,
+                "second_model_s_per_map": second / n, "cache_ratio": second / first,
+                "verdict_cache": B.check("xrai_cache", second / first)}
 
-    _, passes = timed(ig_passes, device)
-    return {
-        "n_images": n,
-        "segmentation_s_per_image": statistics.mean(seg),
-        "passes_s_per_image": passes / n,
-        "region_selection_s_per_image": max(0.0, (second - passes) / n),
-        "first_model_s_per_map": first / n,
-        "second_model_s_per_map": second / n,
-        "cache_ratio": second / first,
-        "verdict_cache": B.check("xrai_cache", second / first),
-    }
+    result = {"n_images": n, "segmentation_s_per_image": statistics.mean(seg_t), "passes_s_per_image": passes / n,
+              "region_selection_s_per_image": select / n, **cache_ratio(settings or {})}
+    if config_steps is not None and int(config_steps) != result["steps"]:
+        result["configured"] = cache_ratio({**(settings or {}), "steps": int(config_steps)})
+    return result
+
+
+def configured_xrai_steps(path: Path = Path(__file__).resolve().parents[1] / "config.yaml") -> int | None:
+    """``saliency.xrai.steps`` of the workflow's config (None when it does not set one)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()).get("saliency", {}).get("xrai", {}).get("steps")
+    except (OSError, AttributeError):
+        return None
 
 
 # --------------------------------------------------------------------------- main
@@ -343,7 +356,7 @@ def main(args) -> dict:
                 try:
                     # as many images as the project path managed inside its time budget
                     entry["parts"] = xrai_parts(model, second, images, settings, arch,
-                                                max(1, entry.get("n_maps", n)), device)
+                                                max(1, entry.get("n_maps", n)), device, configured_xrai_steps())
                 except Exception as err:  # noqa: BLE001
                     entry["parts"] = _error(err)
             print(f"[{arch}] {method}: " + json.dumps({k: entry.get(k) for k in

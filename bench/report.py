@@ -66,12 +66,22 @@ def methods_section(data: dict, title: str, label: str, verdicts: list) -> list[
                          f"{f(usual.get('seconds_per_map'), 4)} | {f(e.get('speedup'), 1, '×')} | {', '.join(vs) or '—'} |")
         x = res.get("methods", {}).get("xrai", {}).get("parts")
         if x and "error" not in x:
-            verdicts.append((f"{tag} {arch} XRAI segment cache", x["verdict_cache"]))
-            lines += ["", f"XRAI per image ({x['n_images']} images): segmentation {f(x['segmentation_s_per_image'])} s, "
+            steps = x.get("steps")
+            at = f", {2 * steps} passes" if steps else ""
+            verdicts.append((f"{tag} {arch} XRAI segment cache{at}", x["verdict_cache"]))
+            lines += ["", f"XRAI per image ({x['n_images']} images{at}): segmentation {f(x['segmentation_s_per_image'])} s, "
                       f"IG passes (black + white) {f(x['passes_s_per_image'])} s, region selection "
                       f"{f(x['region_selection_s_per_image'])} s. First model {f(x['first_model_s_per_map'])} s/map, "
                       f"second model with the segment cache {f(x['second_model_s_per_map'])} s/map: ratio "
                       f"{f(x['cache_ratio'])} (target ≤ 0.5) **{x['verdict_cache']}**."]
+            c = x.get("configured")
+            if c:
+                verdicts.append((f"{tag} {arch} XRAI segment cache, {2 * c['steps']} passes (config.yaml)",
+                                 c["verdict_cache"]))
+                lines += ["", f"At `config.yaml`'s `saliency.xrai.steps: {c['steps']}` ({2 * c['steps']} passes): first "
+                          f"model {f(c['first_model_s_per_map'])} s/map, second model with the segment cache "
+                          f"{f(c['second_model_s_per_map'])} s/map: ratio {f(c['cache_ratio'])} (target ≤ 0.5) "
+                          f"**{c['verdict_cache']}**."]
         lines.append("")
     return lines
 

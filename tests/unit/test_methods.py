@@ -420,6 +420,76 @@ def test_xrai_matches_pair_with_hand_ig_and_caches_segments(tiny, images, monkey
     np.testing.assert_allclose(maps, ref_post(np.stack(refs), minmax=True), atol=1e-4)
 
 
+@pytest.mark.parametrize("area_threshold", [1.0, 0.4])
+def test_xrai_regions_equal_pairs_full_algorithm_bit_for_bit(area_threshold):
+    from scipy.ndimage import gaussian_filter
+    from saliency.core.xrai import XRAI
+
+    g = np.random.default_rng(3)
+    image = gaussian_filter(g.random((48, 48)), 2)
+    segs = M.xrai_segments(image)
+    assert len(segs) > 20  # overlapping segments of 6 scales: the greedy order matters
+    for _ in range(3):
+        attr = gaussian_filter(g.standard_normal((48, 48)), 2) + 0.1 * g.standard_normal((48, 48))
+        want, _ = XRAI._xrai(attr, segs, area_perc_th=area_threshold, min_pixel_diff=50)
+        got = M.xrai_regions(attr, segs, area_threshold=area_threshold)
+        assert np.array_equal(got, want)
+    covered = M.xrai_regions(attr, segs, area_threshold=area_threshold)
+    assert np.isfinite(covered).all() and len(np.unique(covered)) > 3
+
+
+def test_xrai_regions_tie_and_leftover_pixels():
+    """Two identical segments: the first wins (PAIR's scan order), the second adds nothing and is
+    dropped; pixels no segment covers get the mean attribution of those pixels."""
+    attr = np.arange(100.0).reshape(10, 10)
+    left = np.zeros((10, 10), bool)
+    left[:, :6] = True
+    right = np.zeros((10, 10), bool)
+    right[:6, 6:] = True  # 24 pixels: under min_pixel_diff 50, never added
+    out = M.xrai_regions(attr, [left, left.copy(), right])
+    assert np.all(out[left] == attr[left].mean())
+    assert np.all(out[~left] == attr[~left].mean())
+    with pytest.raises(ValueError, match="segments of 64 pixels"):
+        M.xrai_regions(attr, [np.ones((8, 8), bool)])
+
+
+def test_xrai_attribution_equals_pairs_ig(tiny, images):
+    """PAIR's IntegratedGradients from the image's min and max, averaged, max over channels;
+    chunks of max_batch path points (2 here: steps 5 → 2 + 2 + 1)."""
+    from saliency.core import IntegratedGradients
+    from saliency.core import base as pair_base
+
+    x = images[:3]
+    t = predicted(tiny, x)
+
+    def call_model_function(xb, call_model_args=None, expected_keys=None):
+        xt = torch.tensor(np.asarray(xb), dtype=torch.float32).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        (gr,) = torch.autograd.grad(tiny(xt)[:, call_model_args["target"]].sum(), xt)
+        return {pair_base.INPUT_OUTPUT_GRADIENTS: gr.permute(0, 2, 3, 1).numpy()}
+
+    got = M.xrai_attribution(tiny, x, t, steps=5, max_batch=2)
+    for i in range(3):
+        xi = x[i].permute(1, 2, 0).double().numpy()
+        igs = [IntegratedGradients().GetMask(xi, call_model_function, {"target": int(t[i])},
+                                             x_baseline=np.full_like(xi, b), x_steps=5, batch_size=2)
+               for b in (xi.min(), xi.max())]
+        np.testing.assert_allclose(got[i], np.mean(igs, axis=0).max(axis=-1), rtol=1e-6, atol=1e-9)
+    assert got.shape == (3, S, S) and got.dtype == np.float64
+
+
+def test_xrai_fast_algorithm_and_unknown(tiny, images):
+    from saliency.core.xrai import XRAI
+
+    x = images[:1]
+    t = predicted(tiny, x)
+    maps, _ = M.compute_maps("xrai", tiny, x, {"steps": 3, "algorithm": "fast"})
+    attr = M.xrai_attribution(tiny, x, t, steps=3)[0]
+    want, _ = XRAI._xrai_fast(attr, M.xrai_segments(x[0]))
+    np.testing.assert_allclose(maps[0], ref_post(want[None], minmax=True)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="unknown XRAI algorithm 'slow'"):
+        M.compute_maps("xrai", tiny, x, {"algorithm": "slow"})
+
+
 def test_xrai_segments_depend_only_on_image():
     from salaudit.models import preprocess
 
