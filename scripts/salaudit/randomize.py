@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import models
+from . import models, registry
 
 MODES = ("cascade", "independent")
 
@@ -36,8 +36,8 @@ class Step:
 
     @property
     def label(self) -> str:
-        """File stem of this step's maps: ``{k:02d}_{block}``."""
-        return f"{self.index:02d}_{self.name}"
+        """File stem of this step's maps (`registry.step_label`, which the workflow's rules use)."""
+        return registry.step_label(self.index, self.name)
 
 
 def steps(arch: str) -> list[Step]:

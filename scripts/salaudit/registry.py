@@ -77,6 +77,11 @@ def cascade_blocks(arch: str) -> list[str]:
     return [name for name, _ in get_spec(arch).cascade]
 
 
+def step_label(index: int, block: str) -> str:
+    """File stem of the maps of randomization step ``index`` (from 1, top-down): ``{k:02d}_{block}``."""
+    return f"{index:02d}_{block}"
+
+
 def step_labels(arch: str) -> list[str]:
-    """File stems of the randomization steps: ``{k:02d}_{block}``, k from 1, top-down."""
-    return [f"{k:02d}_{name}" for k, name in enumerate(cascade_blocks(arch), start=1)]
+    """File stems of the randomization steps of ``arch``, top-down (`step_label`)."""
+    return [step_label(k, name) for k, name in enumerate(cascade_blocks(arch), start=1)]

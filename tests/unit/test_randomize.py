@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from salaudit import models, randomize
+from salaudit import models, randomize, registry
 
 
 def snapshot(model):
@@ -27,6 +27,8 @@ def test_steps_follow_the_registry():
     assert [s.label for s in steps[:3]] == ["01_fc", "02_Mixed_7c", "03_Mixed_7b"]
     assert steps[-1].label == "11_Mixed_5c"
     assert randomize.steps("densenet121")[1].modules == ("features.norm5", "features.denseblock4")
+    for arch in ("inception_v3", "densenet121", "tiny_cnn"):  # the stems the rules declare (torch-free registry)
+        assert [s.label for s in randomize.steps(arch)] == registry.step_labels(arch)
 
 
 def test_cascade_changes_exactly_the_named_blocks_cumulatively():
