@@ -20,15 +20,15 @@ def eval_steps(arch):
 
 
 def eval_trained_maps(wildcards):
-    return [f"results/{wildcards.dataset}/maps/{arch}/fold{fold}/{method}/trained{ext}"
-            for method in eval_methods() for arch in ARCHS for fold in FOLDS for ext in (".npy", ".flags.npy")]
+    return expand(TRAINED_MAP, dataset=wildcards.dataset, arch=ARCHS, fold=FOLDS, method=eval_methods(),
+                  stem="trained", suffix=["", ".flags"])
 
 
 def eval_randomized_maps(wildcards):
     r = eval_randomization()
-    return [f"results/{wildcards.dataset}/maps/{arch}/fold{fold}/{method}/{mode}/{step}{ext}"
-            for method in eval_methods() for arch in r["archs"] for fold in r["folds"] for mode in r["modes"]
-            for step in eval_steps(arch) for ext in (".npy", ".flags.npy")]
+    return [path for arch in r["archs"] for path in expand(
+        RANDOMIZED_MAP, dataset=wildcards.dataset, arch=arch, fold=r["folds"], method=eval_methods(),
+        stem=r["modes"], label=eval_steps(arch), suffix=["", ".flags"])]
 
 
 def eval_localizer_maps(wildcards):
