@@ -23,7 +23,9 @@ architecture, 2 folds, 1 epoch: the cost of a map does not depend on how well th
 trained) in its own scratch directory, once per n_eval with ``--config n_eval=N --forcerun
 eval_images``. The classifiers do not depend on eval_images.csv, so they are trained once and
 reused; only the evaluation-image consumers (saliency, randomized saliency, localizer maps)
-rerun. The saliency stage is timed from its benchmark files; fit t = a + b·n. Until the
+rerun. The saliency stage and the evaluation (``score``: SSIM pairs and the random-pair
+baseline, where a quadratic step could hide) are timed from their benchmark files; each is fit
+by t = a + b·n, and both must be linear. Until the
 workflow has a ``saliency`` rule the result is N/A and nothing runs.
 """
 
@@ -49,6 +51,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 from salaudit import bench as B  # noqa: E402
 
 SALIENCY_RULES = ("saliency", "randomized_saliency")
+# the evaluation: SSIM pairs, random-pair baseline, AUPRC (where a quadratic step could hide)
+SCORE_RULES = ("score",)
 
 
 def get_args_parser():
@@ -173,8 +177,10 @@ def demo(args) -> dict:
     return analyze(args, {"run": run, "noop": noop, "cores": args.cores})
 
 
-def saliency_seconds(workdir: Path) -> float:
-    return sum(r.get("s") or 0.0 for r in collect_benchmarks(workdir) if r["rule"] in SALIENCY_RULES)
+def stage_seconds(workdir: Path, rules=SALIENCY_RULES) -> float:
+    """Sum of the ``s`` of the benchmark files of ``rules`` (each run rewrites the files of the
+    jobs it ran)."""
+    return sum(r.get("s") or 0.0 for r in collect_benchmarks(workdir) if r["rule"] in rules)
 
 
 def workflow_rules(args) -> list[str]:
@@ -217,13 +223,18 @@ def scaling(args) -> dict:
         res = run_timed(snakemake_cmd(args, "--forcerun", "eval_images"), workdir / f"bench_scaling_{n}.log")
         used = [len(pd.read_csv(p)) for p in workdir.glob("results/*/eval_images.csv")]
         points.append({"n_eval": n, "eval_images": used, "snakemake_wall_s": res["wall_s"],
-                       "returncode": res["returncode"], "saliency_s": saliency_seconds(workdir)})
-    measured = [(p["n_eval"], p["saliency_s"]) for p in points
-                if p["returncode"] == 0 and p["saliency_s"] > 0 and all(u == p["n_eval"] for u in p["eval_images"])]
-    fit = B.linear_fit(*zip(*measured)) if len({n for n, _ in measured}) >= 2 else None
-    verdict = "N/A" if fit is None else ("PASS" if fit["linear"] else "MISS")
-    return {**base, "config": args.configfile, "points": points, "fit": fit, "verdict": verdict,
-            "note": None if fit else "fewer than two valid sizes measured (see points)"}
+                       "returncode": res["returncode"], "saliency_s": stage_seconds(workdir),
+                       "score_s": stage_seconds(workdir, SCORE_RULES)})
+    valid = [p for p in points if p["returncode"] == 0 and all(u == p["n_eval"] for u in p["eval_images"])]
+
+    def fit_of(key):
+        measured = [(p["n_eval"], p[key]) for p in valid if p[key] > 0]
+        return B.linear_fit(*zip(*measured)) if len({n for n, _ in measured}) >= 2 else None
+
+    fit, score_fit = fit_of("saliency_s"), fit_of("score_s")
+    verdict = "N/A" if fit is None else ("PASS" if fit["linear"] and (score_fit or {}).get("linear", True) else "MISS")
+    return {**base, "config": args.configfile, "points": points, "fit": fit, "score_fit": score_fit,
+            "verdict": verdict, "note": None if fit else "fewer than two valid sizes measured (see points)"}
 
 
 def main(args):

@@ -151,7 +151,14 @@ def pipeline_section(p: dict | None, s: dict | None, verdicts: list) -> list[str
         pts = ", ".join(f"n={q['n_eval']}: {f(q['saliency_s'], 0)} s" for q in s.get("points", []))
         lines += [f"Scaling of the saliency stage: {pts or '—'}; t(32)/t(16) {f(fit.get('doubling_ratio'))}, "
                   f"max residual of t = a + b·n {f(fit.get('max_rel_residual'))} — **{s.get('verdict')}**"
-                  + (f" ({s['note']})" if s.get("note") else ""), f"Command: `{s.get('command')}`", ""]
+                  + (f" ({s['note']})" if s.get("note") else "")]
+        sfit = s.get("score_fit")
+        if sfit:
+            pts = ", ".join(f"n={q['n_eval']}: {f(q.get('score_s'), 1)} s" for q in s.get("points", []))
+            lines += ["", f"Scaling of the evaluation (`score`: SSIM pairs, random-pair baseline, AUPRC): {pts}; "
+                          f"t(32)/t(16) {f(sfit.get('doubling_ratio'))}, max residual {f(sfit.get('max_rel_residual'))}, "
+                          f"linear: {sfit.get('linear')} (part of the verdict above)"]
+        lines += ["", f"Command: `{s.get('command')}`", ""]
         verdicts.append(("pipeline scaling", s.get("verdict")))
     return lines
 
