@@ -3,7 +3,7 @@ calls and the paper's post-processing written out here, and XRAI with PAIR's lib
 directly (its own segmentation, its own IG loop), then compare with the workflow's files.
 
     python tools/verify_maps.py --results results --dataset siim --arch inception_v3 --fold 0 \
-        --ig-steps 4 --xrai-steps 3
+        --ig-steps 4 --xrai-steps 3 --batch-size 8 --max-batch 32 --threads 1   # the demo's config
 
 Uses nothing of `salaudit.methods` or `salaudit.maps` (only `salaudit.models.load_checkpoint`
 to read the checkpoint). Prints one line per method with the largest absolute difference and
@@ -39,9 +39,10 @@ def paper_postprocess(attr: np.ndarray, minmax: bool) -> np.ndarray:
     return np.clip((m - lo) / (hi - lo), 0, 1)
 
 
-def reference_maps(model, arch, x, method, ig_steps, xrai_steps, batch_size):
+def reference_maps(model, arch, x, method, ig_steps, xrai_steps, batch_size, max_batch=64):
     """Maps of ``x`` in batches of ``batch_size`` (the workflow's saliency.batch_size: on a CPU the
-    convolution kernels, and with them the last bits of the gradients, depend on the batch)."""
+    convolution kernels, and with them the last bits of the gradients, depend on the batch); IG
+    and XRAI path points ``max_batch`` at a time (the workflow's saliency.max_batch)."""
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
     out = []
@@ -50,14 +51,14 @@ def reference_maps(model, arch, x, method, ig_steps, xrai_steps, batch_size):
         with torch.no_grad():
             target = model(xb).argmax(1)
         if method == "xrai":
-            out += [pair_xrai(model, xb.detach()[i], int(target[i]), xrai_steps) for i in range(len(xb))]
+            out += [pair_xrai(model, xb.detach()[i], int(target[i]), xrai_steps, max_batch) for i in range(len(xb))]
             continue
         if method == "grad":
             a = Saliency(model).attribute(xb, target=target, abs=False)
         elif method == "ig":
             a = IntegratedGradients(model).attribute(xb, baselines=torch.full_like(xb, -1.0), target=target,
                                                      n_steps=ig_steps, method="riemann_trapezoid",
-                                                     internal_batch_size=64)
+                                                     internal_batch_size=max_batch)
         elif method == "gcam":
             layer = model.get_submodule(GCAM_LAYER[arch])
             cam = LayerGradCam(model, layer).attribute(xb, target=target, relu_attributions=True)
@@ -68,7 +69,7 @@ def reference_maps(model, arch, x, method, ig_steps, xrai_steps, batch_size):
     return np.stack(out)
 
 
-def pair_xrai(model, image, target, steps):
+def pair_xrai(model, image, target, steps, batch_size=64):
     """PAIR's XRAI exactly as its README shows, batch of IG steps through a PyTorch model."""
     import saliency.core as saliency
 
@@ -82,7 +83,8 @@ def pair_xrai(model, image, target, steps):
 
     params = saliency.XRAIParameters(steps=steps)
     x = image.permute(1, 2, 0).numpy().astype(np.float64)
-    mask = saliency.XRAI().GetMask(x, call_model_function, {"target": target}, batch_size=64, extra_parameters=params)
+    mask = saliency.XRAI().GetMask(x, call_model_function, {"target": target}, batch_size=batch_size,
+                                   extra_parameters=params)
     return paper_postprocess(mask, minmax=True)
 
 
@@ -96,6 +98,8 @@ def main(argv=None):
     p.add_argument("--ig-steps", type=int, default=10)
     p.add_argument("--xrai-steps", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=16, help="images per batch: the config's saliency.batch_size")
+    p.add_argument("--max-batch", type=int, default=64,
+                   help="IG and XRAI path points per model call: the config's saliency.max_batch")
     p.add_argument("--tolerance", type=float, default=2.0 ** -11 + 1e-4)
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads: those the maps were computed with (config torch_threads); on a CPU "
@@ -111,7 +115,8 @@ def main(argv=None):
     worst = 0.0
     for method in args.methods:
         saved = np.load(root / "maps" / args.arch / f"fold{args.fold}" / method / "trained.npy").astype(np.float64)
-        ref = reference_maps(model, args.arch, x, method, args.ig_steps, args.xrai_steps, args.batch_size)
+        ref = reference_maps(model, args.arch, x, method, args.ig_steps, args.xrai_steps,
+                             args.batch_size, args.max_batch)
         diff = float(np.abs(saved - ref).max())
         worst = max(worst, diff)
         print(f"{args.dataset} {args.arch} fold{args.fold} {method}: {len(ref)} maps, max |saved - reference| = "

@@ -26,8 +26,8 @@ Two things Captum does not do as the paper needs, and that are handled here:
   seeded ``torch.Generator``); the averaging stays Captum's.
 
 XRAI computes what PAIR's ``saliency.core.XRAI`` (no TensorFlow) computes with its defaults, in
-three parts: the IG base attribution of every image of the batch through the model together
-(`xrai_attribution`, on the device), PAIR's Felzenszwalb segments (`xrai_segments`; they depend
+three parts: the IG base attribution (`xrai_attribution`, on the model's device, in PAIR's
+batches of path points), PAIR's Felzenszwalb segments (`xrai_segments`; they depend
 only on the image: pass a dict as ``segment_cache`` to reuse them across models), and PAIR's
 greedy region selection (`xrai_regions`: the same result bit for bit, without rescanning every
 segment at every step). ``tools/verify_maps.py`` checks the maps against PAIR's own call.
@@ -426,10 +426,11 @@ def xrai_attribution(model: nn.Module, images: torch.Tensor, target: torch.Tenso
     float64, gradients summed in float32), aggregated over channels by their max.
 
     The path of one image and one baseline goes through the model ``max_batch`` points at a time,
-    as in PAIR's loop, so that on a CPU the gradients equal PAIR's bit for bit (CPU kernels
-    change their last bits with the batch composition, and XRAI's ranking of nearly equal
-    regions amplifies them); what is saved is PAIR's float64 numpy round trip of every batch
-    through the host. Returns float64 ``[B, S, S]``.
+    as in PAIR's loop, so that the model sees PAIR's batches and on a CPU returns PAIR's gradients
+    (CPU kernels change their last bits with the batch composition, and XRAI's ranking of nearly
+    equal regions amplifies them: batching across images moved demo maps by up to 1 %); what is
+    saved is PAIR's float64 numpy round trip of every batch through the host. The sums differ
+    from PAIR's by float rounding (maps within 1e-7). Returns float64 ``[B, S, S]``.
     """
     x = images.detach()
     steps, mb = int(steps), _max_batch({"max_batch": max_batch})
@@ -495,7 +496,7 @@ def xrai_regions(attr, segments, *, area_threshold=1.0, min_pixel_diff=50) -> np
 def _xrai(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None, *, steps=100, max_batch=64,
           area_threshold=1.0, algorithm="full", segment_cache=None, **_):
     """XRAI (Kapishnikov et al. 2019) as PAIR's ``saliency.core.XRAI`` computes it with its
-    defaults: `xrai_attribution` (batched on the device), Felzenszwalb segments
+    defaults: `xrai_attribution` (on the model's device), Felzenszwalb segments
     (`xrai_segments`; ``segment_cache``: a dict image hash → segments shared across models and
     calls), then `xrai_regions` (``algorithm='full'``) or PAIR's ``_xrai_fast`` (``'fast'``)."""
     from saliency.core.xrai import XRAI
