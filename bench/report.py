@@ -32,6 +32,14 @@ def load(results: Path, name: str, fallback: Path | None = None) -> dict | None:
     return None
 
 
+def cache_text(c: dict, first: str) -> str:
+    """The XRAI segment-cache sentence of one measurement (`bench/methods.py` ``xrai_parts``)."""
+    f = B.fmt
+    return (f"{first} model {f(c['first_model_s_per_map'])} s/map, second model with the segment cache "
+            f"{f(c['second_model_s_per_map'])} s/map: ratio {f(c['cache_ratio'])} (target ≤ 0.5) "
+            f"**{c['verdict_cache']}**.")
+
+
 def methods_section(data: dict, title: str, label: str, verdicts: list) -> list[str]:
     f = B.fmt
     # A run with overridden settings is not the configured benchmark: say so in every verdict row.
@@ -71,17 +79,13 @@ def methods_section(data: dict, title: str, label: str, verdicts: list) -> list[
             verdicts.append((f"{tag} {arch} XRAI segment cache{at}", x["verdict_cache"]))
             lines += ["", f"XRAI per image ({x['n_images']} images{at}): segmentation {f(x['segmentation_s_per_image'])} s, "
                       f"IG passes (black + white) {f(x['passes_s_per_image'])} s, region selection "
-                      f"{f(x['region_selection_s_per_image'])} s. First model {f(x['first_model_s_per_map'])} s/map, "
-                      f"second model with the segment cache {f(x['second_model_s_per_map'])} s/map: ratio "
-                      f"{f(x['cache_ratio'])} (target ≤ 0.5) **{x['verdict_cache']}**."]
+                      f"{f(x['region_selection_s_per_image'])} s. {cache_text(x, 'First')}"]
             c = x.get("configured")
             if c:
                 verdicts.append((f"{tag} {arch} XRAI segment cache, {2 * c['steps']} passes (config.yaml)",
                                  c["verdict_cache"]))
-                lines += ["", f"At `config.yaml`'s `saliency.xrai.steps: {c['steps']}` ({2 * c['steps']} passes): first "
-                          f"model {f(c['first_model_s_per_map'])} s/map, second model with the segment cache "
-                          f"{f(c['second_model_s_per_map'])} s/map: ratio {f(c['cache_ratio'])} (target ≤ 0.5) "
-                          f"**{c['verdict_cache']}**."]
+                lines += ["", f"At `config.yaml`'s `saliency.xrai.steps: {c['steps']}` ({2 * c['steps']} passes): "
+                          + cache_text(c, "first")]
         lines.append("")
     return lines
 
