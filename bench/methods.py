@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from salaudit import bench as B  # noqa: E402
 from salaudit import methods as M  # noqa: E402
-from salaudit import models  # noqa: E402
+from salaudit import models, seeds  # noqa: E402
 
 ALL_METHODS = ("grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai")
 SLOW_METHODS = ("sig", "xrai")
@@ -117,8 +117,8 @@ def warmup_settings(method, settings, batch) -> dict:
     costs about one internal chunk of the timed call, with the same chunk shape where possible."""
     s = M.resolve_settings(method, settings)
     mb = M._max_batch(s)
-    if method == "sg":
-        return {**settings, "samples": max(1, min(int(s["samples"]), mb // batch))}
+    if method == "sg":  # one noisy sample of every image per pass
+        return {**settings, "samples": 1}
     if method == "ig":
         return {**settings, "steps": max(2, min(int(s["steps"]), mb // batch))}
     if method == "sig":
@@ -205,7 +205,7 @@ def usual_one(method, model, image, settings, arch, usual_batch, device):
         mask = XRAI().GetMask(x, cmf, args, batch_size=usual_batch,
                               extra_parameters=XRAIParameters(steps=int(s["steps"]), algorithm=s["algorithm"],
                                                               area_threshold=float(s["area_threshold"])))
-        return M.postprocess(mask[None], minmax=True)
+        return M.postprocess(mask[None], signed=True)
     else:
         raise ValueError(method)
     return M.postprocess(mask.transpose(2, 0, 1)[None])
@@ -309,7 +309,7 @@ def main(args) -> dict:
         try:
             torch.manual_seed(args.seed)
             model = models.build_model(arch).to(device).eval()
-            torch.manual_seed(args.seed + 1)
+            torch.manual_seed(seeds.derive(args.seed, "bench_second_model"))
             second = models.build_model(arch).to(device).eval()
             ref = reference_pass(model, images[:args.batch], args.repeats, device)
             res["reference_pass_s"] = ref

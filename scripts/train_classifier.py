@@ -32,7 +32,7 @@ def get_args_parser():
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--seed", type=int, default=0, help="base seed; this fold uses seed + fold")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (every draw: its stream of salaudit.seeds)")
     parser.add_argument("--pretrained", default=None, help="local weights file (nothing is downloaded)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")

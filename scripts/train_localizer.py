@@ -35,7 +35,7 @@ def get_args_parser():
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
     parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--seed", type=int, default=0, help="base seed; this fold uses seed + fold")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (every draw: its stream of salaudit.seeds)")
     parser.add_argument("--base-channels", type=int, default=16, help="unet: width of the first level")
     parser.add_argument("--depth", type=int, default=4, help="unet: poolings; image_size must divide by 2**depth")
     parser.add_argument("--backbone", default="resnet18", help=f"retinanet: one of {', '.join(localizers.BACKBONES)}")

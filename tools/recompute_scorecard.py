@@ -3,7 +3,8 @@ workflow's scoring code, with the paper's formulas, and compare with results/sco
 
     python tools/recompute_scorecard.py --results results [--alpha 0.05]
 
-Uses only numpy, scikit-learn, scikit-image and scipy - nothing of `salaudit`. Models, methods
+Uses only numpy, scikit-learn, scikit-image and scipy - nothing of `salaudit`'s scoring; only
+`salaudit.seeds`, for the documented random stream of the random-pair partners. Models, methods
 and randomization steps are read from the file tree (``results/{dataset}/maps/...``).
 
 * utility: per image, AUPRC = ``auc(recall, precision)`` of ``precision_recall_curve(mask,
@@ -12,8 +13,8 @@ and randomization steps are read from the file tree (``results/{dataset}/maps/..
   Wilcoxon signed-rank (greater).
 * randomization: per image, ``structural_similarity(last cascade step, trained, win_size=7,
   data_range=2.0)`` averaged over the randomized models; baseline: the mean SSIM of the image's
-  trained map with 50 partners per image drawn as documented (``default_rng(seed)``, offsets
-  1..n-1 added modulo n), averaged over the same models; Wilcoxon (less).
+  trained map with 50 partners per image drawn as documented (the stream ``(seed,
+  "random_pairs")``, offsets 1..n-1 added modulo n), averaged over the same models; Wilcoxon (less).
 * repeatability / reproducibility: per image, SSIM averaged over every pair of folds of one
   architecture / every pair of architectures at the same fold (0 when either map is constant);
   Wilcoxon of SSIM - threshold (greater).
@@ -32,6 +33,10 @@ import pandas as pd
 from scipy.stats import wilcoxon
 from skimage.metrics import structural_similarity
 from sklearn.metrics import auc, precision_recall_curve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from salaudit import seeds  # noqa: E402
 
 
 def auprc(score_map, mask):
@@ -90,7 +95,7 @@ def recompute(results, dataset, args):
     n = len(eval_images)
     rows = []
     base_utility = np.array([auprc(average, masks[i]) for i in range(n)])
-    offsets = np.random.default_rng(args.seed).integers(1, n, size=(n, args.random_pairs))
+    offsets = seeds.rng(args.seed, "random_pairs").integers(1, n, size=(n, args.random_pairs))  # the documented draw
     partners = (np.arange(n)[:, None] + offsets) % n
     archs = sorted({a for a, _ in models})
     for method in methods:

@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from . import models, training
+from . import models, seeds, training
 
 
 @dataclass
@@ -62,8 +62,8 @@ def train_classifier(
     began = time.perf_counter()
     models.check_image_size(settings.arch, images.shape[-1])
     train_idx, val_idx, test_idx = fold_indices(splits, settings.fold)
-    seed = settings.seed + settings.fold
-    torch.manual_seed(seed)
+    stream = ("train_classifier", settings.arch, settings.fold)  # salaudit.seeds: one stream per model
+    torch.manual_seed(seeds.derive(settings.seed, *stream, "init"))
     model = models.build_model(settings.arch, pretrained=settings.pretrained).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     loss_fn = nn.CrossEntropyLoss()
@@ -73,7 +73,7 @@ def train_classifier(
 
     def train_epoch(epoch: int) -> dict:
         began_epoch = time.perf_counter()
-        generator = training.epoch_generator(seed, epoch)
+        generator = training.epoch_generator(settings.seed, *stream, epoch)
         training.restart_batchnorm_statistics(model)
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total, count = 0.0, 0

@@ -56,6 +56,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from salaudit import seeds
 from salaudit.dicom import write_jpeg_dicom
 from salaudit.labels import encode_siim_rle
 
@@ -204,7 +205,7 @@ def _soft(field: np.ndarray, width: float) -> np.ndarray:
 
 def _vessels(patient: _Patient, lung: _Lung, geo: _LungGeometry, f: _Frame) -> np.ndarray:
     """Vessel tree of one lung: random walks from the hilum, drawn at GRID px and blurred."""
-    rng = np.random.default_rng([patient.vessel_seed, lung.side + 1])
+    rng = seeds.rng(patient.vessel_seed, "demo_vessels", lung.side)
     n, steps = 70, 45
     hilum = np.array([lung.cx - lung.side * 0.45 * lung.half_width, (lung.top + lung.base) / 2 + 0.05])
     angle = rng.uniform(-0.75 * np.pi, 0.75 * np.pi, n)  # 0 = lateral, spread up and down
@@ -255,7 +256,7 @@ def _crescent_fields(c: _Crescent, geo: _LungGeometry) -> tuple[np.ndarray, np.n
 
 def _opacity_field(o: _Opacity, lung: _Lung, geo: _LungGeometry, f: _Frame) -> np.ndarray:
     """Compactly supported, irregular opacity (0 outside), restricted to the lung."""
-    rng = np.random.default_rng(o.seed)
+    rng = seeds.rng(o.seed, "demo_opacity")
     cx = lung.cx + lung.side * o.u * lung.half_width
     cy = (lung.top + lung.base) / 2 + o.v * (lung.base - lung.top) / 2
     field = np.zeros((GRID, GRID), np.float32)
@@ -279,7 +280,7 @@ class _Case:
     patient: _Patient
     exposure: _Exposure
     lesions: tuple[_Crescent | _Opacity, ...]
-    noise_seed: tuple[int, ...]
+    noise_seed: tuple  # (seed, stage, index): a stream of salaudit.seeds
     heart_scale: float = 1.0
     split_overlap: int | None = None  # SIIM: write the single crescent as two rows
     rsna_class: str = ""
@@ -297,7 +298,7 @@ def _render(case: _Case, draw_lesions: bool = True) -> tuple[np.ndarray, list[np
     With ``draw_lesions=False`` the same image is rendered without its lesions.
     """
     patient, exposure = case.patient, case.exposure
-    rng = np.random.default_rng(case.noise_seed)
+    rng = seeds.rng(*case.noise_seed)
     f = _Frame(GRID, exposure)
     bx, by = f.bx, f.by
     ax = bx - patient.body_x
@@ -423,8 +424,8 @@ def _opacity(rng: np.random.Generator, side: int) -> _Opacity:
 
 def _plan_siim(n_images: int, positive_fraction: float, seed: int) -> list[_Case]:
     n_pos = _check(n_images, positive_fraction)
-    plan = np.random.default_rng([seed, 1])
-    rngs = [np.random.default_rng([seed, 2, i]) for i in range(n_images)]
+    plan = seeds.rng(seed, "demo_siim_plan")
+    rngs = [seeds.rng(seed, "demo_siim_case", i) for i in range(n_images)]
     exposures = [_sample_exposure(rng, ap_probability=0.2) for rng in rngs]
     positives = _balanced_positives(plan, exposures, n_pos)
     multi = _pick(plan, positives, max(1, round(MULTI_ROW_FRACTION * n_pos)))
@@ -448,10 +449,10 @@ def _plan_siim(n_images: int, positive_fraction: float, seed: int) -> list[_Case
             image_id=uids[i][2],
             patient_id=patient_ids[p],
             uids=uids[i],
-            patient=_sample_patient(np.random.default_rng([seed, 3, p])),
+            patient=_sample_patient(seeds.rng(seed, "demo_siim_patient", p)),
             exposure=exposures[i],
             lesions=tuple(lesions),
-            noise_seed=(seed, 4, i),
+            noise_seed=(seed, "demo_siim_noise", i),
             split_overlap=split,
         )
         cases.append(case)
@@ -460,8 +461,8 @@ def _plan_siim(n_images: int, positive_fraction: float, seed: int) -> list[_Case
 
 def _plan_rsna(n_images: int, positive_fraction: float, seed: int) -> list[_Case]:
     n_pos = _check(n_images, positive_fraction)
-    plan = np.random.default_rng([seed, 11])
-    rngs = [np.random.default_rng([seed, 12, i]) for i in range(n_images)]
+    plan = seeds.rng(seed, "demo_rsna_plan")
+    rngs = [seeds.rng(seed, "demo_rsna_case", i) for i in range(n_images)]
     exposures = [_sample_exposure(rng, ap_probability=0.4) for rng in rngs]
     positives = _balanced_positives(plan, exposures, n_pos)
     two_boxes = _pick(plan, positives, round(TWO_BOX_FRACTION * n_pos))
@@ -484,10 +485,10 @@ def _plan_rsna(n_images: int, positive_fraction: float, seed: int) -> list[_Case
             image_id=patient_ids[i],
             patient_id=patient_ids[i],
             uids=uids[i],
-            patient=_sample_patient(np.random.default_rng([seed, 13, i])),
+            patient=_sample_patient(seeds.rng(seed, "demo_rsna_patient", i)),
             exposure=exposures[i],
             lesions=tuple(lesions),
-            noise_seed=(seed, 14, i),
+            noise_seed=(seed, "demo_rsna_noise", i),
             heart_scale=heart_scale,
             rsna_class=klass,
         )
@@ -572,7 +573,7 @@ def write_siim_demo(
         truth.append({"image_id": sop, "patient_id": case.patient_id, "label": label, "mask": mask})
         if progress:
             progress(k + 1, len(cases))
-    order = np.random.default_rng([seed, 5]).permutation(len(rows))  # not grouped by label
+    order = seeds.rng(seed, "demo_siim_order").permutation(len(rows))  # not grouped by label
     text = "ImageId, EncodedPixels\n" + "".join(f"{rows[j][0]}, {rows[j][1]}\n" for j in order)
     (root / "train-rle.csv").write_text(text, newline="")
     return truth
@@ -606,7 +607,7 @@ def write_rsna_demo(
         truth.append({"image_id": pid, "patient_id": pid, "label": int(bool(boxes)), "boxes": boxes})
         if progress:
             progress(k + 1, len(cases))
-    order = np.random.default_rng([seed, 15]).permutation(len(cases))  # a patient's rows stay together
+    order = seeds.rng(seed, "demo_rsna_order").permutation(len(cases))  # a patient's rows stay together
     _write_csv(
         root / "stage_2_train_labels.csv",
         ["patientId", "x", "y", "width", "height", "Target"],

@@ -13,7 +13,8 @@ a float map ``[S, S]`` in [0, 1] per image:
   have a mask. Default for box datasets (``rsna``).
 
 Every image of the training folds is used, negatives included (empty mask, zero boxes).
-Training goes through `training.fit` (seed + fold, a state file, early stopping), so a rerun
+Training goes through `training.fit` (the seed stream of the localizer and fold, a state file,
+early stopping), so a rerun
 after an interruption resumes and, on CPU, ends with bit-identical weights.
 
 Box pixel convention (``boxes.csv`` and `paint_boxes`): pixel ``(r, c)`` covers the unit square
@@ -37,7 +38,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import classifier, metrics, models, training
+from . import classifier, metrics, models, seeds, training
 from .data import read_eval_images  # noqa: F401  (re-exported: used by train_localizer.py)
 from .models import ModelError
 from .registry import FORMAT_LOCALIZER  # noqa: F401  (masks → U-Net, boxes → RetinaNet)
@@ -404,8 +405,8 @@ def train_localizer(
     val_pos = val_idx[has_mask[val_idx]]
     if len(val_pos) == 0:
         raise ValueError(f"fold {settings.fold} has no validation image with a mask: nothing to select on")
-    seed = settings.seed + settings.fold
-    torch.manual_seed(seed)
+    stream = ("train_localizer", settings.localizer, settings.fold)  # salaudit.seeds: one stream per model
+    torch.manual_seed(seeds.derive(settings.seed, *stream, "init"))
     model = spec.build(settings, size).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     amp = (lambda: training.autocast(device)) if spec.use_autocast else nullcontext
@@ -414,7 +415,7 @@ def train_localizer(
 
     def train_epoch(epoch: int) -> dict:
         began_epoch = time.perf_counter()
-        generator = training.epoch_generator(seed, epoch)
+        generator = training.epoch_generator(settings.seed, *stream, epoch)
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total, count = 0.0, 0
         for start in range(0, len(order), settings.batch_size):

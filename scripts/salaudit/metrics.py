@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
+from . import seeds
+
 
 def auprc(saliency: np.ndarray, mask: np.ndarray) -> float:
     """Area under the precision-recall curve of a map against a mask, as the paper computed it.
@@ -103,12 +105,13 @@ def random_partners(n_images: int, n_pairs: int, seed: int) -> np.ndarray:
     """Partners of the random-pair SSIM baseline: ``[n_images, n_pairs]`` indices, never the image itself.
 
     Row *i* holds ``n_pairs`` draws, uniform over the other ``n_images - 1`` images and with
-    replacement (so any ``n_pairs`` works with any ``n_images >= 2``); the same seed gives
-    the same draws. Cost is linear in ``n_images``.
+    replacement (so any ``n_pairs`` works with any ``n_images >= 2``), from the stream
+    ``(seed, "random_pairs")`` of `salaudit.seeds`: the same seed gives the same draws. Cost is
+    linear in ``n_images``.
     """
     if n_images < 2:
         raise ValueError("the random-pair baseline needs at least two images")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "random_pairs")
     offsets = rng.integers(1, n_images, size=(n_images, n_pairs))  # 1 .. n-1: never 0, i.e. never itself
     return (np.arange(n_images)[:, None] + offsets) % n_images
 

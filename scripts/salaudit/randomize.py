@@ -9,8 +9,10 @@ biases and running statistics are reset too.
   paper's "untrained" model.
 * `independent`: step *k* has only block *k* re-initialised, the rest trained.
 
-Block *k* is always re-initialised from a generator seeded with ``(seed, k)``, so its random
-weights are the same in both modes and do not depend on the other steps.
+Block *k* of a replicate is re-initialised from the stream ``(seed, "randomize", *replicate, arch,
+k)`` of `salaudit.seeds`, where ``replicate`` names the model (dataset and fold): its random
+weights are the same in both modes and do not depend on the other steps, and every replicate
+(fold) gets its own random blocks.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from . import models, registry
+from . import models, registry, seeds
 
 MODES = ("cascade", "independent")
 
@@ -44,19 +45,17 @@ def steps(arch: str) -> list[Step]:
     return [Step(k, name, paths) for k, (name, paths) in enumerate(models.get_architecture(arch).cascade, start=1)]
 
 
-def step_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
-def reinitialise(model: nn.Module, step: Step, seed: int) -> None:
-    """Re-initialise the modules of one step in place, from the seed of ``(seed, step.index)``.
+def reinitialise(model: nn.Module, step: Step, seed: int, stream: tuple = ()) -> None:
+    """Re-initialise the modules of one step in place, from the stream ``(seed, "randomize",
+    *stream, step.index)``; ``stream`` names the model (`randomized_models` passes
+    ``(*replicate, arch)``).
 
     ``reset_parameters`` draws from torch's global generator, which is seeded here and
     restored afterwards so callers' random streams are not disturbed.
     """
     state = torch.random.get_rng_state()
     try:
-        torch.manual_seed(step_seed(seed, step.index))
+        torch.manual_seed(seeds.derive(seed, "randomize", *stream, step.index))
         for path in step.modules:
             block = model.get_submodule(path)
             for module in block.modules():
@@ -66,8 +65,12 @@ def reinitialise(model: nn.Module, step: Step, seed: int) -> None:
         torch.random.set_rng_state(state)
 
 
-def randomized_models(model: nn.Module, arch: str, seed: int, mode: str = "cascade") -> Iterator[tuple[Step, nn.Module]]:
+def randomized_models(model: nn.Module, arch: str, seed: int, mode: str = "cascade",
+                      replicate: tuple = ()) -> Iterator[tuple[Step, nn.Module]]:
     """Yield ``(step, model)`` for every step, top-down; ``model`` is never modified.
+
+    ``replicate`` names the trained model (e.g. ``(dataset, fold)``): every replicate gets its
+    own random weights, the same in both modes.
 
     In cascade mode one copy is randomized further at each step (cheap, sequential); in
     independent mode each step gets a fresh copy of the trained model.
@@ -78,5 +81,5 @@ def randomized_models(model: nn.Module, arch: str, seed: int, mode: str = "casca
     for step in steps(arch):
         if mode == "independent":
             current = copy.deepcopy(model)
-        reinitialise(current, step, seed)
+        reinitialise(current, step, seed, (*replicate, arch))
         yield step, current.eval()

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import seeds
+
 SPLIT_COLUMNS = ["image_id", "split", "fold"]
 PAPER_SPLIT_VALUES = ("train", "val", "test")
 
@@ -43,9 +45,9 @@ def _shuffled_by_label(groups: pd.DataFrame, rng: np.random.Generator) -> dict[i
 def assign_folds(manifest: pd.DataFrame, pool: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold per row of ``manifest`` for the rows where ``pool`` is True (else -1).
 
-    Within each label stratum, patients in a seeded order go one by one to the fold with
-    the fewest images of that stratum so far, so folds are balanced and stratified and a
-    patient never spans two folds.
+    Within each label stratum, patients in a seeded order (the stream ``(seed, "split_folds")``)
+    go one by one to the fold with the fewest images of that stratum so far, so folds are
+    balanced and stratified and a patient never spans two folds.
     """
     if k < 2:
         raise SplitError(f"folds must be at least 2, got {k}")
@@ -59,7 +61,7 @@ def assign_folds(manifest: pd.DataFrame, pool: np.ndarray, k: int, seed: int) ->
             f"folds={k} needs at least {k} positive and {k} negative non-test images "
             f"(each validation fold needs both classes); have {n_pos} positive, {n_neg} negative"
         )
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "split_folds")
     for members in _shuffled_by_label(_groups(sub), rng).values():
         sizes = np.zeros(k, dtype=int)
         for indices in members:
@@ -74,11 +76,12 @@ def assign_folds(manifest: pd.DataFrame, pool: np.ndarray, k: int, seed: int) ->
 
 
 def make_splits(manifest: pd.DataFrame, test_fraction: float, k: int, seed: int) -> pd.DataFrame:
-    """Seeded, label-stratified, patient-grouped test split, then k folds over the rest."""
+    """Seeded (stream ``(seed, "split_test")``), label-stratified, patient-grouped test split, then
+    k folds over the rest."""
     if not 0 < test_fraction < 1:
         raise SplitError(f"test_fraction must be in (0, 1), got {test_fraction}")
     manifest = manifest.reset_index(drop=True)
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "split_test")
     is_test = np.zeros(len(manifest), dtype=bool)
     for members in _shuffled_by_label(_groups(manifest), rng).values():
         wanted = round(test_fraction * sum(len(m) for m in members))
@@ -88,7 +91,7 @@ def make_splits(manifest: pd.DataFrame, test_fraction: float, k: int, seed: int)
                 break
             is_test[indices] = True
             taken += len(indices)
-    folds = assign_folds(manifest, ~is_test, k, seed + 1)
+    folds = assign_folds(manifest, ~is_test, k, seed)
     return pd.DataFrame({
         "image_id": manifest["image_id"].astype(str),
         "split": np.where(is_test, "test", "train"),
@@ -118,7 +121,8 @@ def splits_from_file(manifest: pd.DataFrame, path: str | Path, k: int, seed: int
     """Test set from a split file; its train and val rows together form the k-fold pool.
 
     Returns the splits and notes (split-file ids absent from the manifest, e.g. rejected
-    images). A manifest image missing from the file is an error.
+    images). The convert job keeps only the images the file lists (`salaudit.data`), so a
+    manifest image missing from the file means the conversion is stale: an error.
     """
     manifest = manifest.reset_index(drop=True)
     given = read_paper_split_file(path)
@@ -126,13 +130,14 @@ def splits_from_file(manifest: pd.DataFrame, path: str | Path, k: int, seed: int
     missing = ids[~ids.isin(given.index)]
     if len(missing):
         shown = ", ".join(missing.iloc[:5])
-        raise SplitError(f"{path}: {len(missing)} converted images have no row, e.g. {shown}")
+        raise SplitError(f"{path}: {len(missing)} converted images have no row, e.g. {shown} (the convert job keeps "
+                         f"only the images the split file lists: rerun the convert job)")
     notes = []
     extra = given.index.difference(ids)
     if len(extra):
         notes.append(f"{len(extra)} ids in {path} are not among the converted images (rejected or absent)")
     is_test = (given.loc[ids].to_numpy() == "test")
-    folds = assign_folds(manifest, ~is_test, k, seed + 1)
+    folds = assign_folds(manifest, ~is_test, k, seed)
     splits = pd.DataFrame({"image_id": ids, "split": np.where(is_test, "test", "train"), "fold": folds})
     return splits, notes
 

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from . import seeds
+
 ALTERNATIVES = ("greater", "less")
 
 
@@ -39,7 +41,7 @@ def bootstrap_mean_ci(values, n_bootstrap: int = 2000, confidence: float = 0.95,
         raise ValueError("bootstrap_mean_ci got NaN values; drop (and count) them first")
     if len(v) == 0:
         return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed, "bootstrap")
     means = np.empty(n_bootstrap)
     chunk = max(1, 2_000_000 // len(v))  # bounded memory for large n
     for start in range(0, n_bootstrap, chunk):

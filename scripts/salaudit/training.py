@@ -1,7 +1,7 @@
 """Training shared by classifiers and localizers: seeding, resumable epochs, early stopping.
 
 Determinism: every random draw of epoch *e* (data order, augmentation, dropout) comes from
-generators seeded with ``(seed, e)``, and the complete state (weights, optimizer, best
+the stream ``(seed, stage, model, fold, e)`` of `salaudit.seeds`, and the complete state (weights, optimizer, best
 weights so far, history) is saved after every epoch. A job rerun after an interruption
 resumes after the last completed epoch and, on CPU, ends with bit-identical weights.
 """
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import seeds
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
@@ -38,9 +40,10 @@ def autocast(device: torch.device):
     return nullcontext()
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator of one epoch; also reseeds torch's global RNG (dropout) from it."""
-    value = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+def epoch_generator(seed: int, stage: str, *parts) -> torch.Generator:
+    """The generator of the stream ``(seed, stage, *parts)`` (e.g. ``"train_classifier", arch,
+    fold, epoch``); also reseeds torch's global RNG (dropout) from it."""
+    value = seeds.derive(seed, stage, *parts)
     torch.manual_seed(value)
     return torch.Generator().manual_seed(value)
 

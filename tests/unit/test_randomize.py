@@ -95,3 +95,21 @@ def test_inception_cascade_leaves_lower_blocks_alone():
     assert not torch.equal(state["Mixed_7c.branch1x1.conv.weight"], trained["Mixed_7c.branch1x1.conv.weight"])
     assert torch.equal(state["Mixed_7b.branch1x1.conv.weight"], trained["Mixed_7b.branch1x1.conv.weight"])
     assert torch.equal(state["Conv2d_1a_3x3.conv.weight"], trained["Conv2d_1a_3x3.conv.weight"])
+
+
+def test_every_replicate_gets_its_own_random_blocks():
+    """Step k of fold 0 and of fold 1 (or of another dataset) draws other weights; the same
+    replicate draws the same ones, in both modes."""
+    model = trained_tiny()
+
+    def weights(replicate, mode="cascade"):
+        return {s.name: snapshot(m) for s, m in randomize.randomized_models(model, "tiny_cnn", 7, mode, replicate)}
+
+    fold0, again, fold1, other = weights(("siim", 0)), weights(("siim", 0)), weights(("siim", 1)), weights(("rsna", 0))
+    for name in ("fc", "block2"):
+        key = f"{name}.weight" if name == "fc" else f"{name}.0.weight"
+        assert torch.equal(fold0[name][key], again[name][key])
+        assert not torch.equal(fold0[name][key], fold1[name][key])
+        assert not torch.equal(fold0[name][key], other[name][key])
+    independent = weights(("siim", 1), "independent")
+    assert torch.equal(independent["fc"]["fc.weight"], fold1["fc"]["fc.weight"])
