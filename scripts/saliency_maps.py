@@ -1,7 +1,7 @@
 """Saliency maps of trained classifiers, for every configured method; optionally along each
 model's weight randomization (every step, every method).
 
-    python scripts/saliency_maps.py --data results/siim/data --eval-images results/siim/eval_images.csv \
+    python scripts/saliency_maps.py --dataset siim --data results/siim/data --eval-images results/siim/eval_images.csv \
         --segments results/siim/maps/xrai_segments.npz \
         --model results/siim/models/inception_v3/fold0/model.pt results/siim/models/inception_v3/fold1/model.pt \
         --out results/siim/maps/inception_v3/fold0 results/siim/maps/inception_v3/fold1 \
@@ -12,6 +12,8 @@ For each --model (and the --out folder at the same position) it writes ``{out}/{
 [n_eval], True = constant raw map, saved as zeros). With ``--randomize cascade`` (or
 ``independent``) it writes instead ``{out}/{method}/{mode}/{k:02d}_{block}.npy`` (+ ``.flags.npy``)
 for every step k of the architecture's blocks (`salaudit.randomize`), randomized from ``--seed``.
+Every random draw (SmoothGrad noise, random blocks, the random control) comes from a stream of
+``--seed`` named by the model (``--dataset``, its architecture and fold, the step).
 Several models per run share one start-up (imports, images, XRAI segments).
 The last log line is ``TIMING {...}``: seconds of start-up, loading, computing and writing.
 """
@@ -29,6 +31,7 @@ import numpy as np  # noqa: E402
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", required=True, help="model.pt of trained classifiers (one or more)")
+    parser.add_argument("--dataset", required=True, help="dataset name (it names the models' random streams)")
     parser.add_argument("--data", required=True, help="folder with images.npy and manifest.csv")
     parser.add_argument("--eval-images", required=True, help="CSV index,image_id: the images to map, in order")
     parser.add_argument("--segments", default=None, help="XRAI segments of the evaluation images (.npz); "
@@ -90,19 +93,21 @@ def main(args):
             print(f"ERROR: {err}", file=sys.stderr)
             return 1
         timer.lap("load")
-        _model_maps(model, meta["arch"], out, images, settings, cache, device, args, timer, maps, randomize)
+        # The model's name in the random streams; a checkpoint of ours records its fold.
+        fold = meta.get("settings", {}).get("fold", out)
+        _model_maps(model, meta["arch"], fold, out, images, settings, cache, device, args, timer, maps, randomize)
         print(f"{path} ({meta['arch']}) on {device}: {len(images)} images, {len(args.methods)} methods")
     print(timer.report())
     return 0
 
 
-def _model_maps(model, arch, out, images, settings, cache, device, args, timer, maps, randomize):
+def _model_maps(model, arch, fold, out, images, settings, cache, device, args, timer, maps, randomize):
     """Every method's maps of one model (or of each of its randomization steps) into ``out``."""
 
     def run(net, stem):
         result = maps.compute_all(net, arch, images, args.methods, settings, seed=args.seed,
                                   batch_size=args.batch_size, max_batch=args.max_batch, device=device,
-                                  segments=cache, stream=f"{out}/{stem}")
+                                  segments=cache, model_key=(args.dataset, arch, fold, stem))
         timer.lap("compute")
         for method, (m, f) in result.items():
             maps.save_maps(out, method, stem, m, f)
@@ -112,7 +117,8 @@ def _model_maps(model, arch, out, images, settings, cache, device, args, timer, 
     if args.randomize is None:
         run(model, "trained")
     else:
-        for step, net in randomize.randomized_models(model, arch, args.seed, args.randomize):
+        for step, net in randomize.randomized_models(model, arch, args.seed, args.randomize,
+                                                     replicate=(args.dataset, fold)):
             timer.lap("randomize")
             run(net, f"{args.randomize}/{step.label}")
 

@@ -159,9 +159,10 @@ def saliency_methods(config: dict) -> dict[str, dict]:
 
 
 def passes_per_image(config: dict) -> int:
-    """Forward+backward passes per image and model for all configured methods, + 1 for the
-    forward pass that picks the target class (shared by every method, counted as a pass)."""
-    return sum(salaudit_methods.passes_per_image(m, s) for m, s in saliency_methods(config).items()) + 1
+    """Forward+backward passes per image and model for all configured methods
+    (`salaudit.methods.total_passes`: GGCAM reuses GBP and GCAM), + 1 for the forward pass that
+    picks the target class (shared by every method, counted as a pass)."""
+    return salaudit_methods.total_passes(saliency_methods(config)) + 1
 
 
 @dataclass(frozen=True)

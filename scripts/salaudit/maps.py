@@ -24,7 +24,7 @@ import torch
 import yaml
 from torch import nn
 
-from . import methods, models
+from . import methods, models, seeds
 
 MAP_DTYPE = np.float16
 
@@ -123,14 +123,6 @@ def segment_cache(images_uint8: np.ndarray, segments: Sequence[Sequence[np.ndarr
 
 # --------------------------------------------------------------------------- computing
 
-def derived_seed(*parts) -> int:
-    """A 32-bit seed from integers and strings (strings by CRC32), via numpy's SeedSequence."""
-    import zlib
-
-    words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
-
-
 def method_settings(method: str, settings: dict[str, dict], seed: int, max_batch: int | None,
                     cache: dict | None) -> dict:
     """The settings one method is called with: the config's, the run's seed and batch cap."""
@@ -147,20 +139,27 @@ def method_settings(method: str, settings: dict[str, dict], seed: int, max_batch
     return merged
 
 
+def batch_seed(seed: int, method: str, model_key: Sequence, start: int) -> int:
+    """Seed of the random draws of ``method`` (SmoothGrad noise, the ``random`` control) for the
+    batch starting at evaluation row ``start`` of the model ``model_key`` (dataset, arch, fold,
+    step): the stream ``(seed, "saliency", method, *model_key, start)`` of `salaudit.seeds`."""
+    return seeds.derive(seed, "saliency", method, *model_key, start)
+
+
 def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, method_ids: Sequence[str],
                 settings: dict[str, dict], *, seed: int = 0, batch_size: int = 16, max_batch: int | None = 64,
                 device: torch.device | str = "cpu", segments: dict | None = None,
-                stream: str = "") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                model_key: Sequence = ()) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Maps (float16 ``[n, S, S]``) and flags (bool ``[n]``) of every method, for one model.
 
     Images go through the model ``batch_size`` at a time on ``device``; ``segments`` is the
     XRAI segment cache (`segment_cache`), filled on the fly when it lacks an image.
 
-    Seeds: the noise of SG/SIG for the batch starting at row *i* comes from ``(seed, i)``: every
-    model sees the same noisy copies of an image (common random numbers), and no two batches
-    share noise. The ``random`` control's maps come from ``(seed, stream, i)``, where ``stream``
-    names the model (e.g. its maps folder and step): two models never share random maps, so
-    the control cannot look repeatable.
+    Seeds: every random draw (SmoothGrad noise, the ``random`` control) comes from
+    `batch_seed` of the method, the model (``model_key``: dataset, architecture, fold,
+    randomization step) and the batch, so every model gets its own draws, as the paper's fresh
+    noise for every map, and a rerun is bit-identical. GGCAM reuses the batch's GBP and GCAM maps
+    when those methods are computed too (the same numbers: GGCAM is their product).
     """
     device = torch.device(device)
     model = model.to(device).eval()
@@ -168,15 +167,21 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, method_id
     n = len(images_uint8)
     out = {method: (np.zeros((n, *images_uint8.shape[1:]), MAP_DTYPE), np.zeros(n, bool)) for method in method_ids}
     resolved = {method: method_settings(method, settings, seed, max_batch, cache) for method in method_ids}
+    reuse = {"gbp", "gcam"} <= set(method_ids) and resolved.get("ggcam", {}).get("layer") == resolved["gcam"].get("layer")
+    order = sorted(method_ids, key=lambda m: m == "ggcam")  # GBP and GCAM first
     for start in range(0, n, batch_size):
         x = models.preprocess(np.asarray(images_uint8[start:start + batch_size])).to(device)
         target = methods.predicted_class(model, x)  # one forward pass for every method
-        for method in method_ids:
+        batch = {}
+        for method in order:
             s = resolved[method]
             if "seed" in s:
-                parts = (s["seed"], stream, start) if method == "random" else (s["seed"], start)
-                s = {**s, "seed": derived_seed(*parts)}
-            m, f = methods.compute_maps(method, model, x, s, arch=arch, target=target)
+                s = {**s, "seed": batch_seed(s["seed"], method, model_key, start)}
+            if method == "ggcam" and reuse:
+                batch[method] = methods.guided_gradcam(batch["gbp"], batch["gcam"])
+            else:
+                batch[method] = methods.compute_maps(method, model, x, s, arch=arch, target=target)
+            m, f = batch[method]
             out[method][0][start:start + len(x)] = m.astype(MAP_DTYPE)
             out[method][1][start:start + len(x)] = f
     return out

@@ -1,4 +1,5 @@
-"""Saliency methods of Arun et al. 2021: one registry, one call signature, one post-processing.
+"""Saliency methods as the paper's code computes them (Arun et al. 2021, `scripts/create_maps_*.py`,
+through PAIR's `saliency` library): one registry, one call signature, the paper's post-processing.
 
 ``METHODS[id](model, images, target=None, **settings) -> (maps, flags)``
 
@@ -8,29 +9,43 @@
 
 The target of every gradient method is the logit (pre-softmax) of the class the model predicts
 for each image (``target``: computed by one forward pass unless the caller, who runs several
-methods on the same batch, passes it). `compute_maps` is the public entry: it validates the id, merges the settings
-with `DEFAULT_SETTINGS` (the paper's values), puts the model in eval mode and restores its
-mode afterwards.
+methods on the same batch, passes it). `compute_maps` is the public entry: it validates the id,
+merges the settings with `DEFAULT_SETTINGS` (the paper's values), puts the model in eval mode
+and restores its mode afterwards.
 
-Captum does the gradient work (Saliency, NoiseTunnel, IntegratedGradients, LayerGradCam).
-Two things Captum does not do as the paper needs, and that are handled here:
+What each method computes (PAIR's ``saliency.core`` classes the paper's scripts call):
 
-* GBP: Captum's GuidedBackprop only hooks ``nn.ReLU`` *modules*; torchvision's InceptionV3
-  (``BasicConv2d``) and DenseNet121 (``DenseNet.forward``) call ``F.relu`` functionally, so
-  Captum's GBP silently degrades to (partly) the plain gradient there. `guided_relu` patches
-  the functional ReLUs (which ``nn.ReLU`` modules also go through) for the duration of a
-  ``with`` block and restores them even when an exception is raised.
-* SmoothGrad noise: Captum's NoiseTunnel takes one scalar sigma per input tensor and draws from
-  the global RNG; the paper uses sigma = 0.15 x (max - min) *per image*, and we want
-  reproducible noise. `_NoiseTunnel` overrides only the noise drawing (per-image sigma, a
-  seeded ``torch.Generator``); the averaging stays Captum's.
+* ``grad``: the gradient of the target logit wrt the input (``GradientSaliency``).
+* ``sg``: SmoothGrad as ``GetSmoothedMask``: ``samples`` noisy copies ``x + N(0, σ²)`` with
+  ``σ = noise × (max − min)`` of the image, the mean of the squared gradients (``nt_type``
+  ``smoothgrad_sq``, PAIR's ``magnitude=True``) or of the gradients (``smoothgrad``).
+* ``ig``: ``IntegratedGradients``: ``(x − baseline) × mean_k ∇(baseline + α_k (x − baseline))``
+  with ``α = linspace(0, 1, steps)``, every point weighted 1/steps, both ends included
+  (``ig_method: pair``). Captum's rules (``riemann_trapezoid`` ... ``gausslegendre``: other points
+  and weights) are an option.
+* ``sig``: SmoothGrad over Integrated Gradients (``IntegratedGradients.GetSmoothedMask``).
+* ``gcam``: ``GradCam`` on the activations the classifier head receives (post-ReLU: the
+  registry's ``gradcam_layer``): ``ReLU(Σ_k mean_ij(∂y/∂A_k) A_k)``, upsampled as PAIR's
+  ``skimage.transform.resize`` does (bilinear, mirrored edges: `upsample`).
+* ``gbp``: guided backpropagation with every ReLU guided (`guided_relu`; PAIR's TF1-only
+  ``GuidedBackprop`` is not in its framework-agnostic core).
+* ``ggcam``: the product of the *post-processed* GBP and GCAM maps, min-max scaled (the paper's
+  ``gbp_mask * grad_mask_2d``; `guided_gradcam`).
+* ``xrai``: PAIR's ``XRAI`` (`xrai_attribution`, `xrai_segments`, `xrai_regions`), its signed
+  region gains min-max scaled.
+* ``random``: the control, uniform noise from a seeded generator.
 
-XRAI computes what PAIR's ``saliency.core.XRAI`` (no TensorFlow) computes with its defaults, in
-three parts: the IG base attribution (`xrai_attribution`, on the model's device, in PAIR's
-batches of path points), PAIR's Felzenszwalb segments (`xrai_segments`; they depend
-only on the image: pass a dict as ``segment_cache`` to reuse them across models), and PAIR's
-greedy region selection (`xrai_regions`: the same result bit for bit, without rescanning every
-segment at every step). ``tools/verify_maps.py`` checks the maps against PAIR's own call.
+Post-processing (`postprocess`): PAIR's ``VisualizeImageGrayscale`` (|·| summed over channels,
+``(m − min) / (p99 − min)`` clipped to [0, 1]), then the min-max of the paper's
+``saliency_ttest`` — every method but XRAI (signed min-max) and GGCAM (min-max of the product).
+
+Passes through the model. Each pass holds, image after image, the inputs PAIR passes for each
+image of the batch: GRAD, GCAM and GBP one row per image; SmoothGrad one noisy sample of every
+image; IG (and each noisy sample of SIG) ``max(1, max_batch // B)`` path points per image; XRAI
+one image at a time, ``max_batch`` points. PAIR's per-image calls run in lockstep over a batch
+therefore form the same passes: on a CPU, whose kernels change their last bits with the batch,
+``tools/verify_maps.py`` compares the maps with PAIR's own computation exactly. Path points and
+noisy inputs are formed in float64 from the float32 image, as PAIR forms them in numpy.
 """
 
 from __future__ import annotations
@@ -50,18 +65,14 @@ DISPLAY_NAMES: dict[str, str] = {
     "ggcam": "GGCAM", "xrai": "XRAI", "random": "RANDOM",
 }
 
-# The paper's settings (PAIR `saliency` defaults: SmoothGrad stdev_spread 0.15, 25 samples,
-# magnitude=True, i.e. the mean of squared gradients; IG 10 steps from a black (-1) baseline).
+# The paper's settings: PAIR's GetSmoothedMask defaults (stdev_spread 0.15, 25 samples,
+# magnitude=True) and the scripts' IntegratedGradients call (x_steps=10, a -1 baseline).
 DEFAULT_SETTINGS: dict[str, dict] = {
     "grad": {},
-    "sg": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "seed": 0, "max_batch": 64},
-    # ig_method: PAIR averages the gradient over linspace(0, 1, steps) with equal weights;
-    # Captum has no such rule: its riemann_trapezoid uses the same points, the two end points
-    # weighted 1/2 (and all weights 1/steps, so the raw sum is (steps-1)/steps of the
-    # trapezoid rule: a uniform scale that the per-image post-processing removes).
-    "ig": {"steps": 10, "baseline": -1.0, "ig_method": "riemann_trapezoid", "max_batch": 64},
+    "sg": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "seed": 0},
+    "ig": {"steps": 10, "baseline": -1.0, "ig_method": "pair", "max_batch": 64},
     "sig": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "steps": 10, "baseline": -1.0,
-            "ig_method": "riemann_trapezoid", "seed": 0, "max_batch": 64},
+            "ig_method": "pair", "seed": 0, "max_batch": 64},
     "gcam": {"layer": None},  # None: the architecture's gradcam_layer (needs `arch`)
     "gbp": {},
     "ggcam": {"layer": None},
@@ -70,63 +81,76 @@ DEFAULT_SETTINGS: dict[str, dict] = {
     "random": {"seed": 0},
 }
 
+# Integration rules of IG/SIG: PAIR's (the paper's), then Captum's.
+IG_METHODS = ("pair", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle", "gausslegendre")
+NT_TYPES = ("smoothgrad_sq", "smoothgrad")
+
 # A map whose range is within float32 rounding of its magnitude is constant: e.g. Grad-CAM
-# on a 1x1 feature map (InceptionV3's Mixed_7c below ~120 px), whose bilinear upsampling
-# varies only in the last bits; scaling that to [0, 1] would make a map of rounding noise.
+# on a 1x1 feature map (InceptionV3's Mixed_7c below ~120 px), whose upsampling varies only in
+# the last bits; scaling that to [0, 1] would make a map of rounding noise.
 CONSTANT_RTOL = 1e-5
 
-# Methods post-processed by min-max instead of the 99th-percentile clip.
-MINMAX_METHODS = frozenset({"gcam", "xrai"})
+# Methods whose raw map is signed and only min-max scaled (no |·|, no percentile clip).
+SIGNED_METHODS = frozenset({"xrai"})
 
 
 # --------------------------------------------------------------------------- post-processing
 
-def postprocess(attributions, minmax: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``[B, C, S, S]`` (or ``[B, S, S]``) attributions → (maps float32 [B, S, S] in [0, 1], flags).
+def postprocess(attributions, signed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Raw attributions → (maps float32 [B, S, S] in [0, 1], flags bool [B]).
 
-    |attribution| summed over channels; per image scaled as PAIR's VisualizeImageGrayscale:
-    ``clip((m - min) / (p99 - min), 0, 1)``; with ``minmax`` ``(m - min) / (max - min)``.
-    If the 99th percentile equals the minimum but the map is not constant (a very sparse map),
-    the maximum is used instead of the percentile. A constant map (range within
-    ``CONSTANT_RTOL`` of its magnitude) or a non-finite one becomes all zeros and is flagged.
+    Default (the paper's post-processing of every map but XRAI's): PAIR's
+    VisualizeImageGrayscale, ``clip((m - min) / (p99 - min), 0, 1)`` of ``m`` = |attribution|
+    summed over channels (``[B, C, S, S]``; ``[B, S, S]`` is taken as one channel), then
+    ``(m - min) / (max - min)`` (``saliency_ttest``). ``signed``: only that min-max, of the map
+    as it is (``[B, S, S]``; XRAI's region gains, GGCAM's product).
+
+    Degenerate maps, where PAIR would divide by zero: a constant or non-finite map becomes all
+    zeros and is flagged (constant: range within ``CONSTANT_RTOL`` of the magnitude); a map
+    whose 99th percentile equals its minimum but that is not constant (very sparse) is scaled by
+    its maximum instead of the percentile (PAIR: NaN).
     """
     if torch.is_tensor(attributions) and attributions.is_cuda:
-        return _postprocess_on_device(attributions.detach(), minmax)
+        return _postprocess_on_device(attributions.detach(), signed)
     a = attributions.detach().cpu().double().numpy() if torch.is_tensor(attributions) else np.asarray(attributions, np.float64)
-    if a.ndim == 4:
-        a = np.abs(a).sum(axis=1)
-    elif a.ndim == 3:
-        a = np.abs(a)
-    else:
-        raise ValueError(f"expected attributions [B, C, S, S] or [B, S, S], got shape {a.shape}")
-    maps = np.zeros(a.shape, np.float32)
-    flags = np.zeros(a.shape[0], bool)
-    for i, m in enumerate(a):
-        if not np.all(np.isfinite(m)):
+    m = _grayscale_input(a, signed, np.abs, lambda x: x.sum(axis=1))
+    maps = np.zeros(m.shape, np.float32)
+    flags = np.zeros(m.shape[0], bool)
+    for i, mi in enumerate(m):
+        if not np.all(np.isfinite(mi)):
             warnings.warn(f"non-finite attributions in map {i}: zeroed and flagged", RuntimeWarning, stacklevel=2)
             flags[i] = True
             continue
-        lo, hi = m.min(), m.max()
+        lo, hi = mi.min(), mi.max()
         if hi - lo <= CONSTANT_RTOL * max(abs(hi), abs(lo)):
             flags[i] = True
             continue
-        top = hi if minmax else np.percentile(m, 99)
-        if top <= lo:
-            top = hi
-        maps[i] = np.clip((m - lo) / (top - lo), 0.0, 1.0)
+        if not signed:  # VisualizeImageGrayscale
+            top = np.percentile(mi, 99)
+            mi = np.clip((mi - lo) / ((top if top > lo else hi) - lo), 0.0, 1.0)
+            lo, hi = mi.min(), mi.max()
+        maps[i] = (mi - lo) / (hi - lo)  # saliency_ttest's min-max
     return maps, flags
 
 
-def _postprocess_on_device(a: torch.Tensor, minmax: bool) -> tuple[np.ndarray, np.ndarray]:
+def _grayscale_input(a, signed: bool, absolute, channel_sum):
+    """The 2-D maps post-processing starts from: |·| summed over channels, or the signed map."""
+    if signed:
+        if a.ndim != 3:
+            raise ValueError(f"a signed map is [B, S, S], got shape {tuple(a.shape)}")
+        return a
+    if a.ndim == 4:
+        return channel_sum(absolute(a))
+    if a.ndim == 3:
+        return absolute(a)
+    raise ValueError(f"expected attributions [B, C, S, S] or [B, S, S], got shape {tuple(a.shape)}")
+
+
+def _postprocess_on_device(a: torch.Tensor, signed: bool) -> tuple[np.ndarray, np.ndarray]:
     """`postprocess` of a CUDA batch in float32 on the device (the same formula; numpy's float64
     per-image loop costs several passes' time per 320 px map on a GPU). Differs from the CPU
     path by float32 rounding only (~1e-6, far below the float16 rounding of the saved maps)."""
-    if a.ndim == 4:
-        m = a.abs().sum(dim=1)
-    elif a.ndim == 3:
-        m = a.abs()
-    else:
-        raise ValueError(f"expected attributions [B, C, S, S] or [B, S, S], got shape {tuple(a.shape)}")
+    m = _grayscale_input(a, signed, torch.abs, lambda x: x.sum(dim=1))
     flat = m.flatten(1).float()
     finite = torch.isfinite(flat).all(dim=1)
     if not bool(finite.all()):
@@ -134,17 +158,27 @@ def _postprocess_on_device(a: torch.Tensor, minmax: bool) -> tuple[np.ndarray, n
                       RuntimeWarning, stacklevel=3)
         flat = torch.where(finite[:, None], flat, torch.zeros_like(flat))
     lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
-    if minmax:
-        top = hi
-    else:  # torch.quantile refuses inputs over 2**24 elements: a few maps at a time
+    constant = (hi - lo <= CONSTANT_RTOL * torch.maximum(hi.abs(), lo.abs())) | ~finite
+    if not signed:  # torch.quantile refuses inputs over 2**24 elements: a few maps at a time
         rows = max(1, (1 << 24) // flat.shape[1])
         top = torch.cat([torch.quantile(flat[i:i + rows], 0.99, dim=1) for i in range(0, len(flat), rows)])
         top = torch.where(top <= lo, hi, top)
-    constant = (hi - lo <= CONSTANT_RTOL * torch.maximum(hi.abs(), lo.abs())) | ~finite
-    span = torch.where(constant, torch.ones_like(hi), top - lo)
-    maps = ((flat - lo[:, None]) / span[:, None]).clamp(0.0, 1.0)
+        flat = ((flat - lo[:, None]) / torch.where(constant, 1.0, top - lo)[:, None]).clamp(0.0, 1.0)
+        lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
+    maps = (flat - lo[:, None]) / torch.where(constant, 1.0, hi - lo)[:, None]
     maps[constant] = 0.0
     return maps.view(m.shape).cpu().numpy(), constant.cpu().numpy()
+
+
+def guided_gradcam(gbp: tuple[np.ndarray, np.ndarray], gcam: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """GGCAM from the post-processed GBP and GCAM ``(maps, flags)``: their product, min-max scaled
+    (the paper's ``ggcam = gbp_mask * grad_mask_2d``, then ``saliency_ttest``). Flagged (zeros)
+    where either map is, or where the product is constant."""
+    (gbp_maps, gbp_flags), (cam_maps, cam_flags) = gbp, gcam
+    maps, flags = postprocess(np.asarray(gbp_maps, np.float64) * np.asarray(cam_maps, np.float64), signed=True)
+    flags = flags | gbp_flags | cam_flags
+    maps[flags] = 0.0
+    return maps, flags
 
 
 # --------------------------------------------------------------------------- helpers
@@ -171,10 +205,10 @@ def _max_batch(settings: dict, default: int = 64) -> int:
     return int(mb) if mb else 1 << 30
 
 
-def _input_sigma(images: torch.Tensor, noise: float) -> torch.Tensor:
-    """Per-image noise sigma: ``noise`` × (max − min) of that image, shape [B]."""
-    flat = images.detach().flatten(1)
-    return noise * (flat.max(dim=1).values - flat.min(dim=1).values)
+def _generator(seed, device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
 
 
 def _resolve_layer(model: nn.Module, layer, arch: str | None) -> nn.Module:
@@ -187,47 +221,120 @@ def _resolve_layer(model: nn.Module, layer, arch: str | None) -> nn.Module:
     return model.get_submodule(layer)
 
 
-def _make_noise_tunnel():
-    from captum.attr import NoiseTunnel
-
-    class _NoiseTunnel(NoiseTunnel):
-        """Captum's NoiseTunnel with a per-image sigma ``[B]`` and a seeded generator.
-
-        Only the noise drawing is replaced; expansion, batching over samples and the
-        (squared) averaging are Captum's. The noise is drawn once, as
-        ``randn([B, samples, *image shape], generator)``: sample k of image i is
-        ``x[i] + sigma[i] * noise[i, k]`` whatever the chunking (``nt_samples_batch_size``).
-        """
-
-        def __init__(self, method, sigma: torch.Tensor, generator: torch.Generator, samples: int):
-            super().__init__(method)
-            self._sigma = sigma
-            self._generator = generator
-            self._samples = samples
-            self._noise = None
-            self._offset = 0
-
-        def _add_noise_to_inputs(self, nt_samples_partition, inputs, stdevs):
-            (x,) = inputs  # one input tensor: the image batch
-            n = nt_samples_partition
-            if self._noise is None:
-                self._noise = torch.randn((x.shape[0], self._samples) + tuple(x.shape[1:]),
-                                          generator=self._generator, dtype=x.dtype, device=x.device)
-            noise = self._noise[:, self._offset:self._offset + n]
-            if noise.shape[1] != n:
-                raise RuntimeError("NoiseTunnel asked for more samples than drawn")
-            self._offset += n
-            sigma = self._sigma.to(x).view(-1, 1, *([1] * (x.ndim - 1)))
-            noisy = (x.detach().unsqueeze(1) + sigma * noise).reshape((-1,) + tuple(x.shape[1:]))
-            return (noisy.requires_grad_() if self.is_gradient_method else noisy,)
-
-    return _NoiseTunnel
+def input_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """∂ logit[target[r]] / ∂ x[r] for every row ``r`` of ``x`` (one pass; rows independent)."""
+    x = x.detach().requires_grad_(True)
+    out = model(x)
+    (grad,) = torch.autograd.grad(out.gather(1, target.view(-1, 1)).sum(), x)
+    return grad
 
 
-def _generator(seed, device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(int(seed))
-    return g
+def ig_rule(ig_method: str, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points ``α`` of an IG rule and their weights; weights ``None``: PAIR's equal weights, applied
+    as PAIR does (the sum of the gradients times ``(x - baseline) / steps``)."""
+    steps = int(steps)
+    if ig_method == "pair":
+        return np.linspace(0.0, 1.0, steps), None
+    if ig_method not in IG_METHODS:
+        raise ValueError(f"unknown ig_method {ig_method!r}; known: {', '.join(IG_METHODS)}")
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    step_sizes, alphas = approximation_parameters(ig_method)
+    return np.asarray(alphas(steps), np.float64), np.asarray(step_sizes(steps), np.float64)
+
+
+def integrated_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor, baseline, *, steps: int,
+                         ig_method: str = "pair", points_per_image: int = 64, dtype=torch.float32) -> torch.Tensor:
+    """Integrated Gradients of a batch, float64 ``[B, C, S, S]`` (PAIR's ``IntegratedGradients``).
+
+    ``x`` may be float64 (a noisy SmoothGrad sample); ``baseline`` is a number, or a tensor that
+    broadcasts against ``x`` (e.g. ``[B, 1, 1, 1]``: one value per image). Path points
+    ``baseline + α (x - baseline)`` are formed in float64 and cast to ``dtype``; each pass holds
+    ``points_per_image`` consecutive points of every image, image after image (PAIR's
+    ``batch_size`` for one image).
+    """
+    x64 = x.detach().double()
+    base = torch.as_tensor(baseline, dtype=torch.float64, device=x.device).expand_as(x64)
+    diff = x64 - base
+    alphas, weights = ig_rule(ig_method, steps)
+    a = torch.as_tensor(alphas, dtype=torch.float64, device=x.device)
+    m = max(1, int(points_per_image))
+    n, shape = x.shape[0], tuple(x.shape[1:])
+    total = torch.zeros(x.shape, dtype=dtype, device=x.device)
+    for start in range(0, len(a), m):
+        ak = a[start:start + m].view(1, -1, *([1] * len(shape)))
+        k = ak.shape[1]
+        points = (base.unsqueeze(1) + ak * diff.unsqueeze(1)).to(dtype).reshape(n * k, *shape)
+        grads = input_gradients(model, points, target.repeat_interleave(k)).view(n, k, *shape)
+        if weights is not None:
+            grads = grads * torch.as_tensor(weights[start:start + k], dtype=dtype, device=x.device).view(ak.shape)
+        total += grads.sum(dim=1)
+    scale = float(len(a)) if weights is None else 1.0
+    return total.double() * diff / scale
+
+
+def smoothgrad(images: torch.Tensor, inner: Callable[[torch.Tensor], torch.Tensor], *, samples: int, noise: float,
+               nt_type: str, seed: int) -> torch.Tensor:
+    """PAIR's ``GetSmoothedMask`` over a batch: ``samples`` times, ``inner(x + noise)`` (noise drawn
+    for every image at once, ``σ = noise × (max − min)`` per image), summed (squared for
+    ``smoothgrad_sq``) in float32 and averaged. ``inner`` takes the float64 noisy batch.
+
+    The noise of sample *k* is ``σ × randn(images.shape)``, the *k*-th float32 draw of a generator
+    seeded with ``seed`` on the images' device (`salaudit.maps` seeds it per model and batch).
+    """
+    if nt_type not in NT_TYPES:
+        raise ValueError(f"unknown nt_type {nt_type!r}; known: {', '.join(NT_TYPES)}")
+    generator = _generator(seed, images.device)
+    x64 = images.detach().double()
+    flat = x64.flatten(1)
+    sigma = (float(noise) * (flat.amax(dim=1) - flat.amin(dim=1))).view(-1, *([1] * (images.ndim - 1)))
+    total = torch.zeros(images.shape, dtype=torch.float32, device=images.device)
+    for _ in range(int(samples)):
+        eps = torch.randn(images.shape, generator=generator, dtype=torch.float32, device=images.device)
+        grad = inner(x64 + sigma * eps.double())
+        total += grad * grad if nt_type == "smoothgrad_sq" else grad
+    return total / int(samples)
+
+
+@contextlib.contextmanager
+def _layer_output(module: nn.Module):
+    """``holder["out"]`` is the module's output of the forward run inside the block."""
+    holder = {}
+    handle = module.register_forward_hook(lambda mod, inputs, out: holder.__setitem__("out", out))
+    try:
+        yield holder
+    finally:
+        handle.remove()
+
+
+def _mirror(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices outside ``0..n-1`` reflected about the edge pixels (``d c b | a b c d``)."""
+    if n == 1:
+        return np.zeros_like(index)
+    period = 2 * (n - 1)
+    index = np.abs(index) % period
+    return np.where(index > n - 1, period - index, index)
+
+
+def interpolation_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``[n_out, n_in]`` weights of PAIR's upsampling (``skimage.transform.resize``, order 1,
+    ``mode='reflect'``): output pixel *o* is the linear interpolation at input coordinate
+    ``(o + 0.5) n_in / n_out - 0.5``, mirrored about the edge pixel centres."""
+    src = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    low = np.floor(src).astype(np.int64)
+    frac = src - low
+    weights = np.zeros((n_out, n_in))
+    for index, w in ((low, 1.0 - frac), (low + 1, frac)):
+        np.add.at(weights, (np.arange(n_out), _mirror(index, n_in)), w)
+    return weights
+
+
+def upsample(maps: torch.Tensor, size) -> torch.Tensor:
+    """``[B, h, w]`` → ``[B, H, W]`` as ``skimage.transform.resize(map, (H, W))`` (float64)."""
+    height, width = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    rows = torch.as_tensor(interpolation_matrix(maps.shape[-2], height), device=maps.device)
+    cols = torch.as_tensor(interpolation_matrix(maps.shape[-1], width), device=maps.device)
+    return torch.einsum("oh,bhw,pw->bop", rows, maps.double(), cols)
 
 
 # --------------------------------------------------------------------------- guided ReLU
@@ -290,73 +397,57 @@ def guided_relu():
 # --------------------------------------------------------------------------- raw attributions
 # Each returns the raw attribution tensor [B, C, S, S] (Grad-CAM: [B, 1, S, S] upsampled).
 
+def _points_per_image(images: torch.Tensor, max_batch) -> int:
+    """IG path points of every image in one pass: ``max_batch`` inputs over the batch (at least 1)."""
+    return max(1, _max_batch({"max_batch": max_batch}) // images.shape[0])
+
+
 def _raw_grad(model, images, target, **_):
-    from captum.attr import Saliency
-
-    return Saliency(model).attribute(images, target=target, abs=False)
+    return input_gradients(model, images, target)
 
 
-def _raw_sg(model, images, target, *, samples=25, noise=0.15, nt_type="smoothgrad_sq", seed=0,
-            max_batch=64, **_):
-    from captum.attr import Saliency
+def _raw_sg(model, images, target, *, samples=25, noise=0.15, nt_type="smoothgrad_sq", seed=0, **_):
+    def inner(noisy):
+        return input_gradients(model, noisy.to(images.dtype), target)
 
-    nt = _make_noise_tunnel()(Saliency(model), _input_sigma(images, noise), _generator(seed, images.device),
-                              int(samples))
-    per_chunk = max(1, _max_batch({"max_batch": max_batch}) // images.shape[0])
-    return nt.attribute(images, nt_type=nt_type, nt_samples=int(samples), nt_samples_batch_size=per_chunk,
-                        stdevs=1.0, target=target, abs=False)
+    return smoothgrad(images, inner, samples=samples, noise=noise, nt_type=nt_type, seed=seed)
 
 
-def _raw_ig(model, images, target, *, steps=10, baseline=-1.0, ig_method="riemann_trapezoid", max_batch=64, **_):
-    from captum.attr import IntegratedGradients
-
-    base = torch.full_like(images, float(baseline))
-    return IntegratedGradients(model).attribute(images, baselines=base, target=target, n_steps=int(steps),
-                                                method=ig_method,
-                                                internal_batch_size=_max_batch({"max_batch": max_batch}))
+def _raw_ig(model, images, target, *, steps=10, baseline=-1.0, ig_method="pair", max_batch=64, **_):
+    return integrated_gradients(model, images, target, baseline, steps=steps, ig_method=ig_method,
+                                points_per_image=_points_per_image(images, max_batch), dtype=images.dtype)
 
 
 def _raw_sig(model, images, target, *, samples=25, noise=0.15, nt_type="smoothgrad_sq", steps=10, baseline=-1.0,
-             ig_method="riemann_trapezoid", seed=0, max_batch=64, **_):
-    from captum.attr import IntegratedGradients
+             ig_method="pair", seed=0, max_batch=64, **_):
+    per_image = _points_per_image(images, max_batch)
 
-    nt = _make_noise_tunnel()(IntegratedGradients(model), _input_sigma(images, noise),
-                              _generator(seed, images.device), int(samples))
-    mb = _max_batch({"max_batch": max_batch})
-    # One chunk of noisy samples holds B * chunk images; IG expands each by `steps` and
-    # evaluates them internal_batch_size at a time.
-    per_chunk = max(1, mb // (images.shape[0] * int(steps)))
-    base = torch.full_like(images, float(baseline))
-    return nt.attribute(images, nt_type=nt_type, nt_samples=int(samples), nt_samples_batch_size=per_chunk,
-                        stdevs=1.0, target=target, baselines=base, n_steps=int(steps), method=ig_method,
-                        internal_batch_size=mb)
+    def inner(noisy):
+        return integrated_gradients(model, noisy, target, baseline, steps=steps, ig_method=ig_method,
+                                    points_per_image=per_image, dtype=images.dtype)
+
+    return smoothgrad(images, inner, samples=samples, noise=noise, nt_type=nt_type, seed=seed)
 
 
 def _raw_gcam(model, images, target, *, layer=None, arch=None, **_):
-    from captum.attr import LayerAttribution, LayerGradCam
-
-    cam = LayerGradCam(model, _resolve_layer(model, layer, arch)).attribute(images, target=target,
-                                                                            relu_attributions=True)
-    return LayerAttribution.interpolate(cam, tuple(images.shape[-2:]), interpolate_mode="bilinear")
+    """PAIR's GradCam: ReLU of the activations weighted by their spatially averaged gradients,
+    upsampled to the image (PAIR's ``should_resize``; its division by the maximum first and its
+    ``three_dims`` copies are scalings the post-processing removes)."""
+    with _layer_output(_resolve_layer(model, layer, arch)) as held:
+        out = model(images.detach())
+    acts = held["out"]
+    (grads,) = torch.autograd.grad(out.gather(1, target.view(-1, 1)).sum(), acts)
+    cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * acts).sum(dim=1))
+    return upsample(cam.detach(), images.shape[-2:]).unsqueeze(1)
 
 
 def _raw_gbp(model, images, target, **_):
-    x = images.detach().clone().requires_grad_(True)
     with guided_relu():
-        out = model(x)
-        sel = out.gather(1, target.view(-1, 1)).sum()
-        (grad,) = torch.autograd.grad(sel, x)
-    return grad
-
-
-def _raw_ggcam(model, images, target, *, layer=None, arch=None, **_):
-    # Guided Grad-CAM (Selvaraju et al.): guided backprop × upsampled Grad-CAM, per channel.
-    return _raw_gbp(model, images, target) * _raw_gcam(model, images, target, layer=layer, arch=arch)
+        return input_gradients(model, images, target)
 
 
 _RAW: dict[str, Callable] = {
-    "grad": _raw_grad, "sg": _raw_sg, "ig": _raw_ig, "sig": _raw_sig, "gcam": _raw_gcam,
-    "gbp": _raw_gbp, "ggcam": _raw_ggcam,
+    "grad": _raw_grad, "sg": _raw_sg, "ig": _raw_ig, "sig": _raw_sig, "gcam": _raw_gcam, "gbp": _raw_gbp,
 }
 
 
@@ -366,13 +457,21 @@ def _make_method(method_id: str) -> Callable:
     def run(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None, **settings):
         if target is None:
             target = predicted_class(model, images)
-        # Captum warns when the input does not require gradients; a leaf copy that does.
-        attr = raw(model, images.detach().clone().requires_grad_(True), target, **settings)
-        return postprocess(attr, minmax=method_id in MINMAX_METHODS)
+        return postprocess(raw(model, images.detach(), target, **settings))
 
     run.__name__ = f"saliency_{method_id}"
     run.__doc__ = f"{DISPLAY_NAMES[method_id]}: (model, images [B,3,S,S], **settings) -> (maps, flags)"
     return run
+
+
+def _ggcam(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = None, *, layer=None, arch=None, **_):
+    """Guided Grad-CAM as the paper's scripts compute it: `guided_gradcam` of the post-processed
+    GBP and GCAM maps. (`salaudit.maps.compute_all` reuses the batch's GBP and GCAM maps.)"""
+    if target is None:
+        target = predicted_class(model, images)
+    gbp = postprocess(_raw_gbp(model, images, target))
+    gcam = postprocess(_raw_gcam(model, images, target, layer=layer, arch=arch))
+    return guided_gradcam(gbp, gcam)
 
 
 def _random(model: nn.Module, images: torch.Tensor, target=None, *, seed=0, **_):
@@ -420,33 +519,22 @@ def image_key(image) -> str:
 
 def xrai_attribution(model: nn.Module, images: torch.Tensor, target: torch.Tensor, *, steps=100,
                      max_batch=64) -> np.ndarray:
-    """XRAI's base attribution exactly as PAIR computes it, for a batch of images: the mean of
-    Integrated Gradients from a black and a white baseline (the image's min and max), each by
-    PAIR's rule (equal weights over ``numpy.linspace(0, 1, steps)``, path points formed in
-    float64, gradients summed in float32), aggregated over channels by their max.
-
-    The path of one image and one baseline goes through the model ``max_batch`` points at a time,
-    as in PAIR's loop, so that the model sees PAIR's batches and on a CPU returns PAIR's gradients
-    (CPU kernels change their last bits with the batch composition, and XRAI's ranking of nearly
-    equal regions amplifies them: batching across images moved demo maps by up to 1 %); what is
-    saved is PAIR's float64 numpy round trip of every batch through the host. The sums differ
-    from PAIR's by float rounding (maps within 1e-7). Returns float64 ``[B, S, S]``.
+    """XRAI's base attribution as PAIR computes it, for a batch of images: the mean of the
+    `integrated_gradients` (PAIR's rule) from a black and a white baseline (the image's min and
+    max), aggregated over channels by their max. Each image goes through the model alone,
+    ``max_batch`` path points at a time, as in PAIR's loop, so that on a CPU the model returns
+    PAIR's gradients (XRAI's ranking of nearly equal regions amplifies last-bit differences:
+    batching across images moved demo maps by up to 1 %). Returns float64 ``[B, S, S]``.
     """
     x = images.detach()
-    steps, mb = int(steps), _max_batch({"max_batch": max_batch})
-    alphas = torch.as_tensor(np.linspace(0.0, 1.0, steps), dtype=torch.float64, device=x.device)[:, None, None, None]
+    per_pass = _max_batch({"max_batch": max_batch})
     out = np.empty((x.shape[0], *x.shape[2:]), np.float64)
     for i in range(x.shape[0]):
-        xi = x[i].double()
-        attr = torch.zeros_like(xi)
-        for base in (xi.min(), xi.max()):
-            total = torch.zeros_like(x[i])
-            for start in range(0, steps, mb):
-                xs = (base + alphas[start:start + mb] * (xi - base)).to(x.dtype).requires_grad_(True)
-                (g,) = torch.autograd.grad(model(xs)[:, int(target[i])].sum(), xs)
-                total += g.sum(dim=0)
-            attr += total.double() * (xi - base) / steps
-        out[i] = (attr / 2).amax(dim=0).cpu().numpy()
+        xi, x64 = x[i:i + 1], x[i:i + 1].double()
+        black, white = (integrated_gradients(model, xi, target[i:i + 1], base, steps=steps,
+                                             points_per_image=per_pass, dtype=x.dtype)
+                        for base in (x64.min(), x64.max()))
+        out[i] = ((black + white) / 2)[0].amax(dim=0).cpu().numpy()
     return out
 
 
@@ -521,12 +609,14 @@ def _xrai(model: nn.Module, images: torch.Tensor, target: torch.Tensor | None = 
             raw.append(xrai_regions(attr, segs, area_threshold=float(area_threshold)))
         else:
             raw.append(XRAI._xrai_fast(attr, segs)[0])
-    return postprocess(np.stack(raw), minmax=True)
+    return postprocess(np.stack(raw), signed=True)
 
 
 METHODS: dict[str, Callable] = {mid: _make_method(mid) for mid in _RAW}
-METHODS["random"] = _random
+METHODS["ggcam"] = _ggcam
 METHODS["xrai"] = _xrai
+METHODS["random"] = _random
+METHODS = {mid: METHODS[mid] for mid in DISPLAY_NAMES}  # the registry in the paper's order
 
 
 def _check(method: str) -> None:
@@ -577,3 +667,11 @@ def passes_per_image(method: str, settings: dict | None = None) -> int:
     if method == "xrai":
         return 2 * int(s["steps"])  # two baselines (black, white)
     return {"grad": 1, "gcam": 1, "gbp": 1, "ggcam": 2, "random": 0}[method]
+
+
+def total_passes(method_settings: dict[str, dict | None]) -> int:
+    """Passes per image of several methods computed together (`salaudit.maps.compute_all`):
+    GGCAM costs none when GBP and GCAM are computed too (their maps are reused)."""
+    reused = {"gbp", "gcam"} <= set(method_settings)
+    return sum(0 if method == "ggcam" and reused else passes_per_image(method, settings)
+               for method, settings in method_settings.items())

@@ -49,9 +49,23 @@ def _inception_v3(num_classes: int) -> nn.Module:
 
 
 def _densenet121(num_classes: int) -> nn.Module:
-    from torchvision.models import densenet121
+    from torchvision.models import DenseNet
 
-    return densenet121(weights=None, num_classes=num_classes)
+    class DenseNet121(DenseNet):
+        """torchvision's DenseNet-121 (``densenet121(weights=None)``: the same modules, weights and
+        outputs) whose final ReLU is a module, ``relu``: the activations the classifier receives
+        (Grad-CAM's layer) then have a name. torchvision applies it as a function after
+        ``features`` (whose output is ``norm5``'s, before the ReLU)."""
+
+        def __init__(self):
+            super().__init__(32, (6, 12, 24, 16), 64, num_classes=num_classes)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            out = torch.flatten(nn.functional.adaptive_avg_pool2d(self.relu(self.features(x)), (1, 1)), 1)
+            return self.classifier(out)
+
+    return DenseNet121()
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ class Architecture:
     build: Callable[[int], nn.Module]
     min_size: int
     head: str  # the classification layer (skipped when loading pretrained weights)
-    gradcam_layer: str  # last convolutional block
+    gradcam_layer: str  # the activations the classifier head receives (registry.ArchSpec)
     # Cascade steps top-down: (step name, module paths re-initialised at that step).
     cascade: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
 

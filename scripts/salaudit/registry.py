@@ -19,7 +19,8 @@ class ModelError(ValueError):
 class ArchSpec:
     min_size: int
     head: str  # the classification layer (skipped when loading pretrained weights)
-    gradcam_layer: str  # last convolutional block
+    # Grad-CAM's layer: the activations the classifier head receives (after the last ReLU).
+    gradcam_layer: str
     # Cascade steps top-down: (step name, module paths re-initialised at that step).
     cascade: tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -34,7 +35,8 @@ ARCH_SPECS: dict[str, ArchSpec] = {
         cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
     ),
     "densenet121": ArchSpec(
-        min_size=32, head="classifier", gradcam_layer="features",
+        # `features` ends with norm5 (BatchNorm); the head receives its ReLU, the module `relu`.
+        min_size=32, head="classifier", gradcam_layer="relu",
         cascade=(
             ("classifier", ("classifier",)),
             ("denseblock4", ("features.norm5", "features.denseblock4")),

@@ -8,7 +8,7 @@ import torch
 
 import saliency_maps
 import xrai_segments
-from salaudit import maps, methods, models, randomize
+from salaudit import maps, methods, models, randomize, seeds
 
 
 def test_parse_settings_reads_yaml_values_and_rejects_unknowns():
@@ -25,8 +25,8 @@ def test_parse_settings_reads_yaml_values_and_rejects_unknowns():
 def test_method_settings_add_seed_batch_cap_cache_and_gcam_layer():
     cache = {}
     settings = {"gcam": {"layer": "block2"}, "sg": {"samples": 3}}
-    assert maps.method_settings("sg", settings, seed=7, max_batch=32, cache=cache) == {
-        "samples": 3, "seed": 7, "max_batch": 32}
+    assert maps.method_settings("sg", settings, seed=7, max_batch=32, cache=cache) == {"samples": 3, "seed": 7}
+    assert maps.method_settings("ig", settings, seed=7, max_batch=32, cache=cache) == {"max_batch": 32}
     assert maps.method_settings("ggcam", settings, 7, 32, cache) == {"layer": "block2"}
     assert maps.method_settings("xrai", {}, 7, 32, cache)["segment_cache"] is cache
     assert maps.method_settings("grad", settings, 7, 32, cache) == {}
@@ -83,33 +83,47 @@ def images():
     return np.random.default_rng(2).integers(0, 256, (5, 32, 32), dtype=np.uint8)
 
 
+KEY = ("siim", "tiny_cnn", 0, "trained")
+
+
 def test_compute_all_matches_compute_maps_whatever_the_batching(tiny, images):
     settings = {"sg": {"samples": 3}, "ig": {"steps": 3}}
-    a = maps.compute_all(tiny, "tiny_cnn", images, ["grad", "sg", "ig", "gcam"], settings, seed=3, batch_size=5)
+    ids = ["grad", "sg", "ig", "gcam", "gbp", "ggcam"]
+    a = maps.compute_all(tiny, "tiny_cnn", images, ids, settings, seed=3, batch_size=5, model_key=KEY)
+    assert list(a) == ids
     for method, (m, f) in a.items():
         assert m.dtype == np.float16 and m.shape == (5, 32, 32) and f.shape == (5,)
         assert 0 <= m.min() and m.max() <= 1
         s = maps.method_settings(method, settings, 3, 64, {})
-        if "seed" in s:
-            s["seed"] = maps.derived_seed(3, 0)  # the one batch starts at row 0
+        if "seed" in s:  # the one batch starts at row 0
+            s["seed"] = maps.batch_seed(3, method, KEY, 0)
+            assert s["seed"] == seeds.derive(3, "saliency", method, "siim", "tiny_cnn", 0, "trained", 0)
         ref, _ = methods.compute_maps(method, tiny, models.preprocess(images), s, arch="tiny_cnn")
-        np.testing.assert_array_equal(m, ref.astype(np.float16))
+        np.testing.assert_array_equal(m, ref.astype(np.float16))  # GGCAM from the batch's GBP and GCAM: the same
     # deterministic methods give the same maps in batches of 2 (SmoothGrad noise is drawn per batch)
-    b = maps.compute_all(tiny, "tiny_cnn", images, ["grad", "ig", "gcam"], settings, seed=3, batch_size=2)
+    b = maps.compute_all(tiny, "tiny_cnn", images, ["grad", "ig", "gcam"], settings, seed=3, batch_size=2,
+                         model_key=KEY)
     for method in b:
         np.testing.assert_allclose(b[method][0].astype(np.float32), a[method][0].astype(np.float32), atol=1e-3)
 
 
-def test_random_maps_differ_between_models_and_batches_but_not_between_runs(tiny, images):
-    def run(stream, batch_size=5):
-        return maps.compute_all(tiny, "tiny_cnn", images, ["random", "sg"], {"sg": {"samples": 2}}, seed=1,
-                                batch_size=batch_size, stream=stream)
+def test_every_model_gets_its_own_random_draws_and_a_rerun_the_same(tiny, images):
+    """SmoothGrad noise and the random control are drawn per (method, dataset, arch, fold, step,
+    batch): the paper draws fresh noise for every map. Another fold, step or dataset of the same
+    network gets other draws; the same model, the same ones."""
+    def run(key, batch_size=5):
+        return maps.compute_all(tiny, "tiny_cnn", images, ["random", "sg", "sig"],
+                                {"sg": {"samples": 2}, "sig": {"samples": 2, "steps": 2}}, seed=1,
+                                batch_size=batch_size, model_key=key)
 
-    a, again, b = run("fold0/trained"), run("fold0/trained"), run("fold1/trained")
-    np.testing.assert_array_equal(a["random"][0], again["random"][0])
-    assert not np.array_equal(a["random"][0], b["random"][0])  # another model: other noise
-    np.testing.assert_array_equal(a["sg"][0], b["sg"][0])  # SmoothGrad: same noisy copies for every model
-    halves = run("fold0/trained", batch_size=2)["random"][0]
+    a, again = run(("siim", "tiny_cnn", 0, "trained")), run(("siim", "tiny_cnn", 0, "trained"))
+    others = [run(("siim", "tiny_cnn", 1, "trained")), run(("siim", "tiny_cnn", 0, "cascade/01_fc")),
+              run(("rsna", "tiny_cnn", 0, "trained"))]
+    for method in ("random", "sg", "sig"):
+        np.testing.assert_array_equal(a[method][0], again[method][0])
+        for other in others:
+            assert not np.array_equal(a[method][0], other[method][0]), method
+    halves = run(("siim", "tiny_cnn", 0, "trained"), batch_size=2)["random"][0]
     assert not np.array_equal(halves[0], halves[2])  # batches do not repeat each other's noise
 
 
@@ -137,7 +151,7 @@ def dataset(tmp_path, tiny, images):
         for i in range(len(images)):
             w.writerow([f"img{i}", 1, f"p{i}"])
     (tmp_path / "eval.csv").write_text("index,image_id\n3,img3\n0,img0\n4,img4\n")
-    models.save_checkpoint(tmp_path / "model.pt", tiny, "tiny_cnn", settings={}, image_size=32)
+    models.save_checkpoint(tmp_path / "model.pt", tiny, "tiny_cnn", settings={"fold": 2}, image_size=32)
     return tmp_path
 
 
@@ -149,7 +163,7 @@ def test_saliency_cli_writes_trained_and_every_cascade_step(dataset, tiny, image
     d = dataset
     assert _cli(xrai_segments, ["--data", str(d / "data"), "--eval-images", str(d / "eval.csv"),
                                 "--out", str(d / "seg.npz")]) == 0
-    common = ["--model", str(d / "model.pt"), "--data", str(d / "data"), "--eval-images", str(d / "eval.csv"),
+    common = ["--dataset", "siim", "--model", str(d / "model.pt"), "--data", str(d / "data"), "--eval-images", str(d / "eval.csv"),
               "--segments", str(d / "seg.npz"), "--out", str(d / "maps"), "--methods", "grad", "xrai", "random",
               "--set", "xrai.steps=2", "--seed", "4", "--threads", "1"]
     assert _cli(saliency_maps, common) == 0
@@ -165,7 +179,7 @@ def test_saliency_cli_writes_trained_and_every_cascade_step(dataset, tiny, image
             m, f = maps.load_maps(d / "maps", method, f"cascade/{label}")
             assert m.shape == (3, 32, 32)
     # the last step is the fully randomized model, from the seed
-    *_, (step, net) = randomize.randomized_models(tiny, "tiny_cnn", 4, "cascade")
+    *_, (step, net) = randomize.randomized_models(tiny, "tiny_cnn", 4, "cascade", replicate=("siim", 2))
     last, _ = maps.load_maps(d / "maps", "grad", f"cascade/{step.label}")
     ref, _ = methods.compute_maps("grad", net, models.preprocess(images[[3, 0, 4]]))
     np.testing.assert_array_equal(last, ref.astype(np.float16))
@@ -180,7 +194,7 @@ def test_saliency_cli_several_models_in_one_run(dataset, tiny, images):
     torch.manual_seed(9)
     other = models.build_model("tiny_cnn").eval()
     models.save_checkpoint(d / "other.pt", other, "tiny_cnn", settings={}, image_size=32)
-    argv = ["--model", str(d / "model.pt"), str(d / "other.pt"), "--data", str(d / "data"),
+    argv = ["--dataset", "siim", "--model", str(d / "model.pt"), str(d / "other.pt"), "--data", str(d / "data"),
             "--eval-images", str(d / "eval.csv"), "--out", str(d / "a"), str(d / "b"), "--methods", "grad", "random",
             "--threads", "1"]
     assert _cli(saliency_maps, argv) == 0
@@ -194,8 +208,8 @@ def test_saliency_cli_several_models_in_one_run(dataset, tiny, images):
 
 def test_saliency_cli_clear_errors(dataset, capsys):
     d = dataset
-    base = ["--model", str(d / "model.pt"), "--data", str(d / "data"), "--eval-images", str(d / "eval.csv"),
-            "--out", str(d / "maps"), "--threads", "1"]
+    base = ["--dataset", "siim", "--model", str(d / "model.pt"), "--data", str(d / "data"),
+            "--eval-images", str(d / "eval.csv"), "--out", str(d / "maps"), "--threads", "1"]
     assert _cli(saliency_maps, base + ["--methods", "grad", "--out", str(d / "x"), str(d / "y")]) == 1
     assert "1 --model files but 2 --out folders" in capsys.readouterr().err
     assert _cli(saliency_maps, base + ["--methods", "grad", "nope"]) == 1

@@ -1,9 +1,11 @@
-"""Saliency methods (salaudit.methods): each against an independent reference, on tiny models."""
+"""Saliency methods (salaudit.methods): each against PAIR's library or a hand-checkable answer, on
+tiny models. (tools/verify_maps.py, tested in test_verify_maps.py, compares whole map files.)"""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from skimage.transform import resize
 from torch import nn
 
 from salaudit import methods as M
@@ -35,17 +37,23 @@ def images():
     return x
 
 
-def ref_post(attr, minmax=False):
-    """Independent post-processing reference (PAIR's VisualizeImageGrayscale)."""
-    a = np.abs(np.asarray(attr, np.float64))
-    if a.ndim == 4:
-        a = a.sum(1)
-    out = []
-    for m in a:
-        vmax = m.max() if minmax else np.percentile(m, 99)
-        vmin = m.min()
-        out.append(np.clip((m - vmin) / (vmax - vmin), 0, 1))
-    return np.stack(out).astype(np.float32)
+def vig(mask_3d):
+    """PAIR's VisualizeImageGrayscale of an HWC (or HW) map, then saliency_ttest's min-max."""
+    from saliency.core import VisualizeImageGrayscale
+
+    m = VisualizeImageGrayscale(mask_3d if mask_3d.ndim == 3 else mask_3d[..., None])
+    return (m - m.min()) / (m.max() - m.min())
+
+
+def ref_post(attr):
+    """The paper's post-processing of a batch [B, C, S, S] (PAIR's function, per image)."""
+    a = np.asarray(attr, np.float64)
+    return np.stack([vig(ai.transpose(1, 2, 0) if ai.ndim == 3 else ai) for ai in a]).astype(np.float32)
+
+
+def minmax(m):
+    m = np.asarray(m, np.float64)
+    return (m - m.min()) / (m.max() - m.min())
 
 
 def grad_of_logit(model, x, target):
@@ -61,18 +69,38 @@ def predicted(model, x):
         return model(x).argmax(1)
 
 
+def pair_cmf(model):
+    """A PAIR call_model_function around a torch model (HWC float64 batches in, float32 out)."""
+    from saliency.core import base as pair_base
+
+    def call_model_function(xb, call_model_args=None, expected_keys=None):
+        xt = torch.tensor(np.asarray(xb), dtype=torch.float32).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        (gr,) = torch.autograd.grad(model(xt)[:, call_model_args["target"]].sum(), xt)
+        return {pair_base.INPUT_OUTPUT_GRADIENTS: gr.permute(0, 2, 3, 1).numpy()}
+
+    return call_model_function
+
+
+def hwc(x):
+    return x.permute(1, 2, 0).double().numpy()
+
+
 # --------------------------------------------------------------------------- registry
 
 def test_registry_names_and_settings():
-    assert set(M.METHODS) == set(M.DISPLAY_NAMES) == set(M.DEFAULT_SETTINGS)
+    assert list(M.METHODS) == list(M.DISPLAY_NAMES) and set(M.METHODS) == set(M.DEFAULT_SETTINGS)
     assert M.DISPLAY_NAMES["ggcam"] == "GGCAM" and M.DISPLAY_NAMES["random"] == "RANDOM"
     assert M.DEFAULT_SETTINGS["sg"]["samples"] == 25 and M.DEFAULT_SETTINGS["sg"]["noise"] == 0.15
     assert M.DEFAULT_SETTINGS["ig"]["steps"] == 10 and M.DEFAULT_SETTINGS["ig"]["baseline"] == -1.0
+    assert M.DEFAULT_SETTINGS["ig"]["ig_method"] == M.DEFAULT_SETTINGS["sig"]["ig_method"] == "pair"
     assert M.passes_per_image("grad") == 1
     assert M.passes_per_image("sg") == 25
     assert M.passes_per_image("ig") == 10
     assert M.passes_per_image("sig", {"samples": 5}) == 50
     assert M.passes_per_image("ggcam") == 2
+    # computed together, GGCAM reuses the GBP and GCAM maps
+    assert M.total_passes({"gbp": None, "gcam": None, "ggcam": None}) == 2
+    assert M.total_passes({"gbp": None, "ggcam": None}) == 3
 
 
 def test_unknown_method_and_setting(tiny, images):
@@ -82,6 +110,10 @@ def test_unknown_method_and_setting(tiny, images):
         M.compute_maps("sg", tiny, images, {"nsamples": 3})
     with pytest.raises(ValueError, match="arch"):
         M.compute_maps("gcam", tiny, images)
+    with pytest.raises(ValueError, match="unknown ig_method 'simpson'"):
+        M.compute_maps("ig", tiny, images, {"ig_method": "simpson"})
+    with pytest.raises(ValueError, match="unknown nt_type 'vargrad'"):
+        M.compute_maps("sg", tiny, images, {"nt_type": "vargrad", "samples": 1})
 
 
 @pytest.mark.parametrize("method", list(M.METHODS))
@@ -91,7 +123,7 @@ def test_maps_dtype_shape_range(tiny, images, method):
     assert maps.dtype == np.float32 and maps.shape == (B, S, S)
     assert flags.dtype == bool and flags.shape == (B,)
     assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
-    assert not flags.any() and np.allclose(maps.max(axis=(1, 2)), 1)
+    assert not flags.any() and np.allclose(maps.max(axis=(1, 2)), 1) and np.allclose(maps.min(axis=(1, 2)), 0)
     assert tiny.training == was
 
 
@@ -103,7 +135,7 @@ def test_eval_mode_restored(images):
 
 # --------------------------------------------------------------------------- post-processing
 
-def test_postprocess_percentile_clip_and_scale():
+def test_postprocess_is_pairs_visualize_grayscale_then_minmax():
     m = np.arange(100, dtype=np.float64).reshape(1, 10, 10)
     m[0, 0, 0] = -1000.0  # abs → the largest value: an outlier clipped at the 99th percentile
     maps, flags = M.postprocess(m)
@@ -113,13 +145,27 @@ def test_postprocess_percentile_clip_and_scale():
     assert maps[0, 0, 0] == 1.0  # clipped
     np.testing.assert_allclose(maps[0], np.clip((a - lo) / (p99 - lo), 0, 1), rtol=1e-6)
     assert (maps[0] == 1).sum() == 1  # p99 (linear interpolation) lies between 99 and the outlier
+    np.testing.assert_allclose(maps[0], vig(m[0]), rtol=1e-6)  # PAIR's own function
     # channels: |.| summed
     four = np.stack([m, -m, m, np.zeros_like(m)], axis=1)
     np.testing.assert_allclose(M.postprocess(four)[0], maps, rtol=1e-6)
-    # min-max
-    mm, _ = M.postprocess(m, minmax=True)
-    np.testing.assert_allclose(mm[0], (a - lo) / (a.max() - lo), rtol=1e-6)
     assert not flags.any()
+
+
+def test_signed_postprocess_keeps_negative_regions_least_salient():
+    """XRAI's region gains can be negative: min-max of the signed map ranks a strongly negative
+    region lowest; |.| first would make it the most salient."""
+    gains = np.zeros((1, 4, 4))
+    gains[0, :2] = -5.0  # a region whose attribution is strongly negative
+    gains[0, 2:, :2] = 1.0
+    gains[0, 2:, 2:] = 2.0
+    maps, flags = M.postprocess(gains, signed=True)
+    np.testing.assert_allclose(maps[0], np.array([[0] * 4] * 2 + [[6 / 7] * 2 + [1] * 2] * 2), rtol=1e-6)
+    assert not flags.any()
+    absolute, _ = M.postprocess(gains)
+    assert absolute[0, 0, 0] == 1.0  # the negative region would be the most salient
+    with pytest.raises(ValueError, match=r"a signed map is \[B, S, S\]"):
+        M.postprocess(gains[:, None], signed=True)
 
 
 def test_postprocess_constant_and_nonfinite():
@@ -129,13 +175,34 @@ def test_postprocess_constant_and_nonfinite():
     maps, flags = M.postprocess(a)
     assert flags.tolist() == [True, True, False]
     assert (maps[:2] == 0).all() and np.isfinite(maps).all()
-    # very sparse: p99 == min, the max is used instead of dividing by zero
+    # very sparse: p99 == min (PAIR divides by zero), the max is used instead
     assert maps[2, 0, 0] == 1 and maps[2].sum() == 1
     bad = np.ones((1, 1, 4, 4))
     bad[0, 0, 1, 1] = np.nan
     with pytest.warns(RuntimeWarning, match="non-finite"):
         maps, flags = M.postprocess(bad)
     assert flags.all() and (maps == 0).all()
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_device_postprocess_equals_the_numpy_path(signed):
+    """The CUDA path (float32, batched) is the same formula; run here on CPU tensors."""
+    g = torch.Generator().manual_seed(5)
+    a = torch.randn(5, 3, 20, 20, generator=g) ** 3
+    if signed:
+        a = a[:, 0]
+    a[1] = 2.0  # constant
+    a[2] = 0.0
+    a[2, ..., 3, 4] = 1.0  # sparse: the 99th percentile equals the minimum
+    a[3, ..., 5, 5] = float("nan")  # non-finite
+    with pytest.warns(RuntimeWarning):
+        want, want_flags = M.postprocess(a, signed=signed)
+    with pytest.warns(RuntimeWarning):
+        got, got_flags = M._postprocess_on_device(a, signed)
+    np.testing.assert_array_equal(got_flags, want_flags)
+    np.testing.assert_array_equal(got_flags, [False, True, False, True, False])
+    np.testing.assert_allclose(got, want, atol=1e-5)  # float32 vs float64; float16 rounding is 5e-4
+    assert got[2].max() == 1.0 and got.dtype == np.float32
 
 
 class ZeroGrad(nn.Module):
@@ -150,9 +217,10 @@ class ZeroGrad(nn.Module):
         return self.conv(x).mean((2, 3)) * 0 + self.bias
 
 
-@pytest.mark.parametrize("method", ["grad", "sg", "ig", "gcam", "gbp"])
+@pytest.mark.parametrize("method", ["grad", "sg", "ig", "gcam", "gbp", "ggcam"])
 def test_constant_map_zeros_and_flagged(images, method):
-    maps, flags = M.compute_maps(method, ZeroGrad(), images, FAST.get(method) or ({"layer": "conv"} if "cam" in method else None))
+    settings = FAST.get(method) or ({"layer": "conv"} if "cam" in method else None)
+    maps, flags = M.compute_maps(method, ZeroGrad(), images, settings)
     assert flags.all() and (maps == 0).all() and np.isfinite(maps).all()
 
 
@@ -174,93 +242,222 @@ def test_target_is_predicted_logit(tiny, images):
 
 # --------------------------------------------------------------------------- each method vs reference
 
-def test_grad_matches_autograd(tiny, images):
+def test_grad_equals_pairs_gradient_saliency(tiny, images):
+    from saliency.core import GradientSaliency
+
     maps, _ = M.compute_maps("grad", tiny, images)
-    ref = ref_post(grad_of_logit(tiny, images, predicted(tiny, images)))
-    np.testing.assert_allclose(maps, ref, atol=1e-5)
+    t = predicted(tiny, images)
+    for i in range(B):
+        mask = GradientSaliency().GetMask(hwc(images[i]), pair_cmf(tiny), {"target": int(t[i])})
+        np.testing.assert_allclose(maps[i], vig(mask), atol=1e-5)
 
 
-def sg_reference(model, x, samples, seed, noise=0.15, inner=None):
-    """Hand loop: noise[i, k] = randn([B, samples, 3, S, S], seeded)[i, k]; mean of squares."""
-    target = predicted(model, x)
+class Cubic(nn.Module):
+    """logit_1 = Σ w x³ (logit_0 = 0): IG has a closed form."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x):
+        z = (self.w * x ** 3).flatten(1).sum(1)
+        return torch.stack([torch.zeros_like(z), z], dim=1)
+
+
+@pytest.mark.parametrize("steps", [2, 5, 10])
+def test_ig_is_pairs_rule_on_a_known_integral(steps):
+    """PAIR's rule: (x - b) × mean of ∇f at b + α (x - b), α = linspace(0, 1, n), equal weights,
+    both ends included. For f = Σ w x³: 3 w d (b² + b d + d² (2n - 1) / (6 (n - 1))), d = x - b —
+    not the true integral w (x³ - b³), whose d² term is 1/3. Captum's riemann_trapezoid halves the
+    end weights of 1/n: (n - 1)/n times the trapezoid rule, whose d² term is 1/3 + 1/(6 (n - 1)²)."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.rand((1, 3, 4, 4), generator=g, dtype=torch.float64) + 0.5
+    model = Cubic(w.float())
+    x = torch.rand((2, 3, 4, 4), generator=g) * 2 - 1
+    target = torch.ones(2, dtype=torch.long)
+    b = -1.0
+    d = x.double() - b
+    want = 3 * w * d * (b ** 2 + b * d + d ** 2 * (2 * steps - 1) / (6 * (steps - 1)))
+    got = M.integrated_gradients(model, x, target, b, steps=steps, points_per_image=3)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    exact = w * (x.double() ** 3 - b ** 3)
+    assert not torch.allclose(got, exact, rtol=1e-3)
+    trap = M.integrated_gradients(model, x, target, b, steps=steps, ig_method="riemann_trapezoid")
+    want_trap = 3 * w * d * (steps - 1) / steps * (b ** 2 + b * d + d ** 2 * (1 / 3 + 1 / (6 * (steps - 1) ** 2)))
+    torch.testing.assert_close(trap, want_trap, rtol=1e-5, atol=1e-6)
+
+
+def test_ig_equals_pairs_integrated_gradients(tiny, images):
+    """The map of every image equals PAIR's IntegratedGradients.GetMask, whose batch_size is the
+    points of one image per pass (max_batch 7 over 3 images: 2 → chunks 2 + 2 + 1 of 5 steps)."""
+    from saliency.core import IntegratedGradients
+
+    maps, _ = M.compute_maps("ig", tiny, images, {"steps": 5, "max_batch": 7})
+    t = predicted(tiny, images)
+    for i in range(B):
+        xi = hwc(images[i])
+        mask = IntegratedGradients().GetMask(xi, pair_cmf(tiny), {"target": int(t[i])},
+                                             x_baseline=np.full_like(xi, -1.0), x_steps=5, batch_size=2)
+        np.testing.assert_allclose(maps[i], vig(mask), atol=1e-5)
+
+
+def noise_draws(images, samples, seed):
+    """The project's documented noise: sample k is the k-th randn(images.shape) of a generator
+    seeded with the batch's seed."""
     g = torch.Generator().manual_seed(seed)
-    eps = torch.randn((x.shape[0], samples) + tuple(x.shape[1:]), generator=g)
-    out = []
-    for i in range(x.shape[0]):
-        sigma = noise * (x[i].max() - x[i].min())
-        acc = torch.zeros_like(x[i])
-        for k in range(samples):
-            xi = (x[i] + sigma * eps[i, k]).unsqueeze(0)
-            a = inner(model, xi, target[i:i + 1]) if inner else grad_of_logit(model, xi, target[i:i + 1])
-            acc += a[0] ** 2
-        out.append(acc / samples)
-    return torch.stack(out)
+    return [torch.randn(images.shape, generator=g) for _ in range(samples)]
 
 
-def test_sg_matches_hand_loop(tiny, images):
-    settings = {"samples": 5, "seed": 7}
-    ref = ref_post(sg_reference(tiny, images, 5, 7))
-    maps, _ = M.compute_maps("sg", tiny, images, settings)
-    np.testing.assert_allclose(maps, ref, atol=1e-4)
-    # chunking of the samples (max_batch) does not change the noise
-    chunked, _ = M.compute_maps("sg", tiny, images, {**settings, "max_batch": 2 * B})
-    np.testing.assert_allclose(chunked, maps, atol=1e-5)
+def pair_smoothed(images, t, draws, get_smoothed_mask, samples):
+    """PAIR's GetSmoothedMask per image, its np.random.normal(0, stdev, shape) fed stdev × the draws."""
+    import saliency.core.base as pair_base
+
+    out, original = [], pair_base.np
+
+    class Numpy:
+        def __getattr__(self, name):
+            return getattr(original, name)
+
+    for i in range(len(images)):
+        queue = [d[i].permute(1, 2, 0).double().numpy() for d in draws]
+        fake = Numpy()
+        fake.random = type("R", (), {"normal": staticmethod(lambda loc, scale, size: scale * queue.pop(0))})
+        pair_base.np = fake
+        try:
+            out.append(get_smoothed_mask(hwc(images[i]), {"target": int(t[i])}))
+        finally:
+            pair_base.np = original
+        assert not queue  # every draw used, in order
+    return np.stack(out)
 
 
-def ig_reference(model, x, target, steps=10, baseline=-1.0):
-    """Hand loop, Captum's riemann_trapezoid: alphas linspace(0, 1, n), weights 1/n, ends halved."""
-    base = torch.full_like(x, baseline)
-    total = torch.zeros_like(x)
-    for j, alpha in enumerate(torch.linspace(0, 1, steps).tolist()):
-        w = 1 / steps / (2 if j in (0, steps - 1) else 1)
-        total += w * grad_of_logit(model, base + alpha * (x - base), target)
-    return (x - base) * total
+def test_sg_equals_pairs_get_smoothed_mask_with_the_projects_noise(tiny, images):
+    from saliency.core import GradientSaliency
+
+    t = predicted(tiny, images)
+    draws = noise_draws(images, 5, 7)
+    want = pair_smoothed(images, t, draws, lambda x, args: GradientSaliency().GetSmoothedMask(
+        x, pair_cmf(tiny), args, stdev_spread=0.15, nsamples=5, magnitude=True), 5)
+    maps, _ = M.compute_maps("sg", tiny, images, {"samples": 5, "seed": 7})
+    np.testing.assert_allclose(maps, np.stack([vig(m) for m in want]), atol=1e-5)
+    mean, _ = M.compute_maps("sg", tiny, images, {"samples": 5, "seed": 7, "nt_type": "smoothgrad"})
+    want = pair_smoothed(images, t, draws, lambda x, args: GradientSaliency().GetSmoothedMask(
+        x, pair_cmf(tiny), args, stdev_spread=0.15, nsamples=5, magnitude=False), 5)
+    np.testing.assert_allclose(mean, np.stack([vig(m) for m in want]), atol=1e-5)
 
 
-def test_ig_matches_hand_loop(tiny, images):
-    ref = ref_post(ig_reference(tiny, images, predicted(tiny, images), steps=6))
-    maps, _ = M.compute_maps("ig", tiny, images, {"steps": 6})
-    np.testing.assert_allclose(maps, ref, atol=1e-4)
-    small, _ = M.compute_maps("ig", tiny, images, {"steps": 6, "max_batch": 4})
-    np.testing.assert_allclose(small, maps, atol=1e-5)
+def test_sig_equals_pairs_smoothed_integrated_gradients(tiny, images):
+    from saliency.core import IntegratedGradients
 
-
-def test_sig_matches_hand_loop(tiny, images):
-    def ig(model, xi, t):
-        return ig_reference(model, xi, t, steps=3)
-
-    ref = ref_post(sg_reference(tiny, images, 3, 11, inner=ig))
+    t = predicted(tiny, images)
+    draws = noise_draws(images, 3, 11)
+    want = pair_smoothed(images, t, draws, lambda x, args: IntegratedGradients().GetSmoothedMask(
+        x, pair_cmf(tiny), args, stdev_spread=0.15, nsamples=3, magnitude=True, x_baseline=np.full_like(x, -1.0),
+        x_steps=3, batch_size=3), 3)
     maps, _ = M.compute_maps("sig", tiny, images, {"samples": 3, "steps": 3, "seed": 11, "max_batch": 10})
-    np.testing.assert_allclose(maps, ref, atol=1e-4)
+    np.testing.assert_allclose(maps, np.stack([vig(m) for m in want]), atol=1e-5)
 
 
-def gcam_reference(model, layer, x, target):
-    acts = {}
-    h = layer.register_forward_hook(lambda mod, i, o: acts.__setitem__("a", o))
+@pytest.mark.parametrize("n_in, n_out", [(1, 16), (2, 16), (3, 96), (8, 320), (5, 7), (10, 320)])
+def test_upsampling_equals_skimage_resize(n_in, n_out):
+    """PAIR's GradCam upsamples with skimage.transform.resize (bilinear, mirrored edges)."""
+    cam = torch.rand((2, n_in, n_in), generator=torch.Generator().manual_seed(n_in), dtype=torch.float64)
+    got = M.upsample(cam, n_out).numpy()
+    for i in range(2):
+        np.testing.assert_allclose(got[i], resize(cam[i].numpy(), (n_out, n_out)), rtol=0, atol=1e-12)
+
+
+class KnownCam(nn.Module):
+    """Activations A = relu(conv(x)) of 2 channels at half resolution; head: mean pool + linear.
+    ∂logit_1/∂A_k = w_k / (h w) everywhere, so Grad-CAM = relu(Σ_k w_k A_k) / (h w)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 2, stride=2)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(self.act(self.conv(x)).mean((2, 3)))
+
+
+def test_gcam_post_processing_of_a_known_cam(images):
+    torch.manual_seed(2)
+    model = KnownCam().eval()
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, -0.5]]))
+        model.fc.bias.copy_(torch.tensor([-100.0, 0.0]))  # class 1 is predicted
+        acts = torch.relu(model.conv(images))
+    cam = torch.relu(acts[:, 0] - 0.5 * acts[:, 1]).numpy()  # the 1/(h w) scale cancels in post-processing
+    maps, flags = M.compute_maps("gcam", model, images, {"layer": "act"})
+    assert not flags.any()
+    for i in range(B):
+        up = resize(cam[i], (S, S))  # PAIR: resize, 3 channels, VisualizeImageGrayscale, min-max
+        np.testing.assert_allclose(maps[i], vig(np.repeat(up[..., None], 3, axis=2)), atol=1e-5)
+
+
+def test_gcam_equals_pairs_gradcam(tiny, images):
+    from saliency.core import GradCam
+    from saliency.core import base as pair_base
+
+    held = {}
+    tiny.block3.register_forward_hook(lambda m, i, o: held.__setitem__("a", o))
+
+    def cmf(xb, call_model_args=None, expected_keys=None):
+        xt = torch.tensor(np.asarray(xb), dtype=torch.float32).permute(0, 3, 1, 2).contiguous()
+        out = tiny(xt)
+        (g,) = torch.autograd.grad(out[:, call_model_args["target"]].sum(), held["a"])
+        return {pair_base.CONVOLUTION_LAYER_VALUES: held["a"].detach().permute(0, 2, 3, 1).numpy(),
+                pair_base.CONVOLUTION_OUTPUT_GRADIENTS: g.permute(0, 2, 3, 1).numpy()}
+
     try:
-        out = model(x)
+        maps, _ = M.compute_maps("gcam", tiny, images, arch="tiny_cnn")
+        t = predicted(tiny, images)
+        for i in range(B):
+            mask = GradCam().GetMask(hwc(images[i]), cmf, {"target": int(t[i])}, should_resize=True, three_dims=True)
+            np.testing.assert_allclose(maps[i], vig(mask), atol=1e-5)
     finally:
-        h.remove()
-    a = acts["a"]
-    (g,) = torch.autograd.grad(out[torch.arange(len(x)), target].sum(), a)
-    cam = torch.relu((g.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
-    return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False).detach()
-
-
-def test_gcam_matches_manual_hooks(tiny, images):
-    ref = gcam_reference(tiny, tiny.block3, images, predicted(tiny, images))
-    maps, _ = M.compute_maps("gcam", tiny, images, arch="tiny_cnn")
-    np.testing.assert_allclose(maps, ref_post(ref, minmax=True), atol=1e-5)
+        tiny.block3._forward_hooks.clear()
     by_name, _ = M.compute_maps("gcam", tiny, images, {"layer": "block3"})
     np.testing.assert_array_equal(by_name, maps)
 
 
-def test_ggcam_is_gbp_times_gcam(tiny, images):
+def test_densenet_gradcam_layer_is_what_the_classifier_receives():
+    """DenseNet121's `features` ends with norm5 (before torchvision's functional ReLU); Grad-CAM
+    uses the ReLU's output, which the pooled classifier receives."""
+    torch.manual_seed(0)
+    model = build_model("densenet121").eval()
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    t = predicted(model, x)
+    feats = model.features(x)
+    acts = F.relu(feats)
+    logits = model.classifier(torch.flatten(F.adaptive_avg_pool2d(acts, 1), 1))
+    torch.testing.assert_close(logits, model(x))
+    (g,) = torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), acts)
+    cam = torch.relu((g.mean((2, 3), keepdim=True) * acts).sum(1)).detach().numpy()
+    maps, _ = M.compute_maps("gcam", model, x, arch="densenet121")
+    for i in range(2):
+        np.testing.assert_allclose(maps[i], vig(resize(cam[i], (96, 96))), atol=1e-5)
+    pre_relu, _ = M.compute_maps("gcam", model, x, {"layer": "features"})
+    assert np.abs(pre_relu - maps).max() > 0.05  # the layer matters
+
+
+def test_ggcam_is_the_product_of_the_post_processed_maps(tiny, images):
     t = predicted(tiny, images)
-    gbp = M._raw_gbp(tiny, images, t)
-    cam = gcam_reference(tiny, tiny.block3, images, t)
-    maps, _ = M.compute_maps("ggcam", tiny, images, arch="tiny_cnn")
-    np.testing.assert_allclose(maps, ref_post(gbp * cam), atol=1e-5)
+    gbp, gbp_flags = M.compute_maps("gbp", tiny, images)
+    gcam, gcam_flags = M.compute_maps("gcam", tiny, images, arch="tiny_cnn")
+    maps, flags = M.compute_maps("ggcam", tiny, images, arch="tiny_cnn", target=t)
+    np.testing.assert_allclose(maps, np.stack([minmax(a * b) for a, b in zip(gbp, gcam)]), atol=1e-6)
+    combined, combined_flags = M.guided_gradcam((gbp, gbp_flags), (gcam, gcam_flags))
+    np.testing.assert_array_equal(combined, maps)
+    # raw GBP x raw Grad-CAM (the previous definition) is another map
+    raw = ref_post(M._raw_gbp(tiny, images, t) * M._raw_gcam(tiny, images, t, arch="tiny_cnn"))
+    assert np.abs(raw - maps).max() > 0.05
+    # a flagged GCAM map flags GGCAM
+    gcam_flags = np.array([False, True, False])
+    gcam[1] = 0
+    _, flags = M.guided_gradcam((gbp, gbp_flags), (gcam, gcam_flags))
+    assert flags.tolist() == [False, True, False]
 
 
 # --------------------------------------------------------------------------- GBP
@@ -388,36 +585,25 @@ def test_random_ignores_model(tiny, images):
 
 # --------------------------------------------------------------------------- XRAI
 
-def test_xrai_matches_pair_with_hand_ig_and_caches_segments(tiny, images, monkeypatch):
-    from saliency.core.xrai import XRAI
+def test_xrai_equals_pair_and_caches_segments(tiny, images, monkeypatch):
+    from saliency.core import XRAI, XRAIParameters
 
     x = images[:2]
     t = predicted(tiny, x)
-    steps = 4
     cache = {}
     calls = []
     real = M.xrai_segments
     monkeypatch.setattr(M, "xrai_segments", lambda im: calls.append(1) or real(im))
-    maps, flags = M.compute_maps("xrai", tiny, x, {"steps": steps, "segment_cache": cache})
+    maps, flags = M.compute_maps("xrai", tiny, x, {"steps": 4, "segment_cache": cache, "max_batch": 3})
     assert maps.shape == (2, S, S) and maps.dtype == np.float32 and not flags.any()
     assert len(calls) == 2 and len(cache) == 2
     other = build_model("tiny_cnn").eval()
-    M.compute_maps("xrai", other, x, {"steps": steps, "segment_cache": cache})
+    M.compute_maps("xrai", other, x, {"steps": 4, "segment_cache": cache})
     assert len(calls) == 2  # segments reused across models
-
-    refs = []
-    for i in range(2):
-        xi = x[i:i + 1]
-        ig = torch.zeros_like(xi)
-        for b in (xi.min().item(), xi.max().item()):  # PAIR's default baselines: image min and max
-            base = torch.full_like(xi, b)
-            g = sum(grad_of_logit(tiny, base + a * (xi - base), t[i:i + 1]) for a in np.linspace(0, 1, steps))
-            ig += (xi - base) * g / steps / 2
-        attr = ig[0].permute(1, 2, 0).double().numpy()
-        segs = real(x[i])
-        refs.append(XRAI().GetMask(x[i].permute(1, 2, 0).double().numpy(), None, segments=segs,
-                                   base_attribution=attr))
-    np.testing.assert_allclose(maps, ref_post(np.stack(refs), minmax=True), atol=1e-4)
+    for i in range(2):  # PAIR's own XRAI: its IG loop (batch_size = max_batch), its segments
+        mask = XRAI().GetMask(hwc(x[i]), pair_cmf(tiny), {"target": int(t[i])}, batch_size=3,
+                              extra_parameters=XRAIParameters(steps=4))
+        np.testing.assert_allclose(maps[i], minmax(mask), atol=1e-6)  # signed min-max
 
 
 @pytest.mark.parametrize("area_threshold", [1.0, 0.4])
@@ -457,20 +643,13 @@ def test_xrai_attribution_equals_pairs_ig(tiny, images):
     """PAIR's IntegratedGradients from the image's min and max, averaged, max over channels;
     chunks of max_batch path points (2 here: steps 5 → 2 + 2 + 1)."""
     from saliency.core import IntegratedGradients
-    from saliency.core import base as pair_base
 
     x = images[:3]
     t = predicted(tiny, x)
-
-    def call_model_function(xb, call_model_args=None, expected_keys=None):
-        xt = torch.tensor(np.asarray(xb), dtype=torch.float32).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
-        (gr,) = torch.autograd.grad(tiny(xt)[:, call_model_args["target"]].sum(), xt)
-        return {pair_base.INPUT_OUTPUT_GRADIENTS: gr.permute(0, 2, 3, 1).numpy()}
-
     got = M.xrai_attribution(tiny, x, t, steps=5, max_batch=2)
     for i in range(3):
-        xi = x[i].permute(1, 2, 0).double().numpy()
-        igs = [IntegratedGradients().GetMask(xi, call_model_function, {"target": int(t[i])},
+        xi = hwc(x[i])
+        igs = [IntegratedGradients().GetMask(xi, pair_cmf(tiny), {"target": int(t[i])},
                                              x_baseline=np.full_like(xi, b), x_steps=5, batch_size=2)
                for b in (xi.min(), xi.max())]
         np.testing.assert_allclose(got[i], np.mean(igs, axis=0).max(axis=-1), rtol=1e-6, atol=1e-9)
@@ -485,7 +664,7 @@ def test_xrai_fast_algorithm_and_unknown(tiny, images):
     maps, _ = M.compute_maps("xrai", tiny, x, {"steps": 3, "algorithm": "fast"})
     attr = M.xrai_attribution(tiny, x, t, steps=3)[0]
     want, _ = XRAI._xrai_fast(attr, M.xrai_segments(x[0]))
-    np.testing.assert_allclose(maps[0], ref_post(want[None], minmax=True)[0], atol=1e-6)
+    np.testing.assert_allclose(maps[0], minmax(want), atol=1e-6)
     with pytest.raises(ValueError, match="unknown XRAI algorithm 'slow'"):
         M.compute_maps("xrai", tiny, x, {"algorithm": "slow"})
 
@@ -501,23 +680,6 @@ def test_xrai_segments_depend_only_on_image():
     assert M.passes_per_image("xrai", {"steps": 7}) == 14
 
 
-@pytest.mark.parametrize("minmax", [False, True])
-def test_device_postprocess_equals_the_numpy_path(minmax):
-    """The CUDA path (float32, batched) is the same formula; run here on CPU tensors."""
-    g = torch.Generator().manual_seed(5)
-    a = torch.randn(5, 3, 20, 20, generator=g) ** 3
-    a[1] = 2.0  # constant
-    a[2] = 0.0
-    a[2, 0, 3, 4] = 1.0  # sparse: the 99th percentile equals the minimum
-    a[3, 1, 5, 5] = float("nan")  # non-finite
-    with pytest.warns(RuntimeWarning):
-        want, want_flags = M.postprocess(a, minmax=minmax)
-    with pytest.warns(RuntimeWarning):
-        got, got_flags = M._postprocess_on_device(a, minmax)
-    np.testing.assert_array_equal(got_flags, want_flags)
-    np.testing.assert_array_equal(got_flags, [False, True, False, True, False])
-    np.testing.assert_allclose(got, want, atol=1e-5)  # float32 vs float64; float16 rounding is 5e-4
-    assert got[2].max() == 1.0 and got.dtype == np.float32
 
 
 def test_gradcam_on_a_one_by_one_feature_map_is_flagged_not_noise():

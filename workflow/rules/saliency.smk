@@ -47,8 +47,9 @@ rule saliency:
     conda:
         "../../envs/torch.yaml"
     shell:
-        "python {params.script} --model {input.models} --data {params.data} --eval-images {input.eval_images}"
-        " {params.segments} --out {params.out} {params.options} --threads {threads} > {log} 2>&1"
+        "python {params.script} --dataset {wildcards.dataset} --model {input.models} --data {params.data}"
+        " --eval-images {input.eval_images} {params.segments} --out {params.out} {params.options}"
+        " --threads {threads} > {log} 2>&1"
 
 
 # The randomization job of one model writes a file per (method, step); the steps differ by
@@ -79,6 +80,7 @@ for _arch in RANDOMIZED_ARCHS:
         conda:
             "../../envs/torch.yaml"
         shell:
-            "python {params.script} --model {input.models} --data {params.data} --eval-images {input.eval_images}"
-            " {params.segments} --out {params.out} --randomize {wildcards.mode} {params.options}"
+            "python {params.script} --dataset {wildcards.dataset} --model {input.models} --data {params.data}"
+            " --eval-images {input.eval_images} {params.segments} --out {params.out} --randomize {wildcards.mode}"
+            " {params.options}"
             " --threads {threads} > {log} 2>&1"
