@@ -3,10 +3,12 @@
     python scripts/convert.py --format siim --root results/demo_data/siim \
         --image-size 128 --out results/siim/data
 
-Writes images.npy, masks.npy, manifest.csv and rejected.csv into --out (see README,
-"Converted data"). With --on-bad-input fail (the default) any unusable input stops the
-conversion after listing every problem, one line each; with skip they are left out and
-listed in rejected.csv.
+Writes images.npy, masks.npy, manifest.csv, boxes.csv, rejected.csv and excluded.csv into
+--out (see README, "Contracts"). With --on-bad-input fail (the default) any unusable input stops
+the conversion after listing every problem, one line each; with skip they are left out and
+listed in rejected.csv. --classes (e.g. the paper's RSNA cohort: Normal "Lung Opacity") and
+--split-file (the paper's published splits: only the images it lists) choose the images of the
+study; the others are listed in excluded.csv with their reason, and counted in the log.
 """
 
 import argparse
@@ -28,6 +30,9 @@ def get_args_parser():
     parser.add_argument("--window-percentiles", type=float, nargs=2, default=(0.5, 99.5),
                         metavar=("LOW", "HIGH"), help="percentiles for --high-bit-depth percentile")
     parser.add_argument("--workers", type=int, default=data.default_workers(), help="decoding processes")
+    parser.add_argument("--classes", nargs="+", default=None,
+                        help="classes of the study (RSNA: of stage_2_detailed_class_info.csv); default: all")
+    parser.add_argument("--split-file", default=None, help="split file in the paper's format: only its images")
     return parser
 
 
@@ -36,7 +41,7 @@ def main(args):
     try:
         converted = data.convert_dataset(
             args.format, args.root, args.image_size, args.high_bit_depth,
-            tuple(args.window_percentiles), workers=args.workers,
+            tuple(args.window_percentiles), workers=args.workers, classes=args.classes, split_file=args.split_file,
         )
     except data.DatasetError as err:
         print(f"ERROR: {err}", file=sys.stderr)
@@ -51,7 +56,8 @@ def main(args):
     data.write_converted(converted, args.out)
     labels = converted.manifest["label"]
     print(f"wrote {len(labels)} images ({int(labels.sum())} positive) of {args.image_size} px to {args.out}; "
-          f"{len(converted.problems)} rejected; {time.time() - start:.1f} s")
+          f"{len(converted.problems)} rejected; {len(converted.excluded)} excluded on purpose (excluded.csv); "
+          f"{time.time() - start:.1f} s")
     return 0
 
 

@@ -7,7 +7,9 @@ Contract written by `write_converted` (documented in the README):
 * ``manifest.csv``: one row per array index, columns `MANIFEST_COLUMNS`;
 * ``boxes.csv``: ``image_id,x0,y0,x1,y1`` in output pixels (half-open), one row per box:
   RSNA boxes as labelled, SIIM the bounding boxes of the mask's connected regions;
-* ``rejected.csv``: ``source,reason`` for every input left out (header only when none).
+* ``rejected.csv``: ``source,reason`` for every input left out (header only when none);
+* ``excluded.csv``: ``image_id,reason`` for every image left out of the study on purpose (a
+  class not in ``classes``, an image the split file does not list; header only when none).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 from PIL import Image
 
 from . import dicom, labels
+from .splits import SplitError, read_paper_split_file
 
 # What each format expects under its root folder (the Kaggle download, unpacked).
 FORMATS = {
@@ -45,6 +48,11 @@ MANIFEST_COLUMNS = [
 ]
 
 BOX_COLUMNS = ["image_id", "x0", "y0", "x1", "y1"]
+EXCLUDED_COLUMNS = ["image_id", "reason"]
+NOT_IN_SPLIT_FILE = "not in split file"
+# The classes of a SIIM image (from its RLE label); RSNA's come from stage_2_detailed_class_info.csv.
+SIIM_CLASSES = ("Pneumothorax", "No pneumothorax")
+RSNA_CLASS_FILE = "stage_2_detailed_class_info.csv"
 
 
 class DatasetError(ValueError):
@@ -77,6 +85,35 @@ def describe_expected(fmt: str, root: str | Path) -> str:
     spec = FORMATS[fmt]
     optional = "".join(f"\n  {root}/{name}   (optional)" for name in spec["optional"])
     return f"expected the {fmt} Kaggle download laid out as:\n  {root}/{spec['labels']}\n  {root}/{spec['layout']}{optional}"
+
+
+def dataset_classes(fmt: str, root: str | Path) -> list[str]:
+    """The class names a dataset's images can have (what a ``classes`` selection chooses from):
+    SIIM ``Pneumothorax`` / ``No pneumothorax``; RSNA the classes of its
+    ``stage_2_detailed_class_info.csv`` (without it: ``Lung Opacity`` and the empty class of
+    negatives)."""
+    if fmt == "siim":
+        return list(SIIM_CLASSES)
+    path = Path(root) / RSNA_CLASS_FILE
+    if not path.exists():
+        return ["Lung Opacity", ""]
+    return sorted(set(labels.read_rsna_classes(path).values()))
+
+
+def check_classes(fmt: str, root: str | Path, classes) -> None:
+    """A ``classes`` selection that names a class the dataset does not have is a `DatasetError`
+    listing the classes found (``classes`` None: every class, nothing to check)."""
+    if classes is None:
+        return
+    if fmt == "rsna" and not (Path(root) / RSNA_CLASS_FILE).exists():
+        raise DatasetError(f"classes needs {Path(root) / RSNA_CLASS_FILE} (the download's class of every "
+                           f"patient), which does not exist")
+    found = dataset_classes(fmt, root)
+    unknown = [c for c in classes if c not in found]
+    if unknown:
+        source = f"{Path(root) / RSNA_CLASS_FILE}" if fmt == "rsna" else "the SIIM labels"
+        raise DatasetError(f"classes {unknown} not found in {source}; classes found: "
+                           + ", ".join(repr(c) for c in found))
 
 
 def find_dicoms(folder: Path) -> tuple[dict[str, Path], list[Problem]]:
@@ -148,42 +185,74 @@ def _convert_one(job: Job, size: int, high_bit_depth: str, percentiles: tuple[fl
     return pixels, mask, row, boxes
 
 
-def _plan(fmt: str, root: Path) -> tuple[list[Job], list[Problem]]:
-    """Match DICOM files with label rows; unmatched ones on either side are problems."""
+def _plan(fmt: str, root: Path, classes=None, split_ids=None) -> tuple[list[Job], list[Problem], list[tuple[str, str]]]:
+    """Match DICOM files with label rows; unmatched ones on either side are problems.
+
+    Images of a class not in ``classes`` (None: every class) and, with ``split_ids`` (the ids a
+    split file lists), images it does not list are left out of the study: the third value
+    lists them as ``(image_id, reason)``. Ids the split file lists that the download lacks
+    (neither a DICOM nor a label row) are problems.
+    """
     spec = FORMATS[fmt]
     missing = missing_inputs(fmt, root)
     if missing:
         raise DatasetError(f"missing {', '.join(missing)}; " + describe_expected(fmt, root))
+    check_classes(fmt, root, classes)
     files, problems = find_dicoms(root / spec["images"])
     label_file = root / spec["labels"]
     try:
         table = labels.read_siim_labels(label_file) if fmt == "siim" else labels.read_rsna_labels(label_file)
     except labels.LabelError as err:
         raise DatasetError(str(err)) from None
-    classes = {}
-    if fmt == "rsna" and (root / "stage_2_detailed_class_info.csv").exists():
-        classes = labels.read_rsna_classes(root / "stage_2_detailed_class_info.csv")
+    rsna_classes = {}
+    if fmt == "rsna" and (root / RSNA_CLASS_FILE).exists():
+        rsna_classes = labels.read_rsna_classes(root / RSNA_CLASS_FILE)
 
-    jobs = []
+    def class_of(image_id, entry):
+        if fmt == "siim":
+            return SIIM_CLASSES[0] if entry.label else SIIM_CLASSES[1]
+        return rsna_classes.get(image_id, "Lung Opacity" if entry.label else "")
+
+    def exclusion(image_id, entry):
+        """Why an image is out of the study on purpose, or None."""
+        if classes is not None and entry is not None and class_of(image_id, entry) not in classes:
+            return f"class {class_of(image_id, entry)!r} not in classes"
+        if split_ids is not None and image_id not in split_ids:
+            return NOT_IN_SPLIT_FILE
+        return None
+
+    jobs, excluded = [], []
     for image_id, path in files.items():
         source = path.relative_to(root).as_posix()
         entry = table.get(image_id)
+        reason = exclusion(image_id, entry)
+        if reason:
+            excluded.append((image_id, reason))
+            continue
         if entry is None:
             problems.append(Problem(source, f"no row for {image_id} in {spec['labels']}"))
             continue
+        klass = class_of(image_id, entry)
         if fmt == "siim":
-            klass = "Pneumothorax" if entry.label else "No pneumothorax"
             jobs.append(Job(image_id, path, source, entry.label, klass, len(entry.rows) if entry.label else 0, entry, []))
         else:
             if entry.problems:
                 problems.extend(Problem(source, p) for p in entry.problems)
                 continue
-            klass = classes.get(image_id, "Lung Opacity" if entry.label else "")
             jobs.append(Job(image_id, path, source, entry.label, klass, len(entry.boxes), None, entry.boxes))
-    for image_id in table:
-        if image_id not in files:
-            problems.append(Problem(f"{spec['labels']}:{image_id}", f"label row but no DICOM file {image_id}.dcm under {spec['images']}/"))
-    return jobs, problems
+    for image_id, entry in table.items():
+        if image_id in files:
+            continue
+        reason = exclusion(image_id, entry)
+        if reason:
+            excluded.append((image_id, reason))
+        else:
+            problems.append(Problem(f"{spec['labels']}:{image_id}",
+                                    f"label row but no DICOM file {image_id}.dcm under {spec['images']}/"))
+    for image_id in sorted(set(split_ids or ()) - set(files) - set(table)):
+        problems.append(Problem(f"splits:{image_id}", f"listed in the split file but neither a DICOM file nor a "
+                                                      f"label row of {image_id} is in the download"))
+    return jobs, problems, sorted(excluded)
 
 
 @dataclass
@@ -193,6 +262,7 @@ class Converted:
     manifest: pd.DataFrame
     boxes: pd.DataFrame
     problems: list[Problem]
+    excluded: list[tuple[str, str]] = ()  # (image_id, reason): left out of the study on purpose
 
 
 def convert_dataset(
@@ -203,14 +273,28 @@ def convert_dataset(
     percentiles: tuple[float, float] = (0.5, 99.5),
     workers: int = 1,
     log=print,
+    classes=None,
+    split_file: str | Path | None = None,
 ) -> Converted:
     """Read a whole dataset; every unusable input becomes a `Problem`, none is dropped silently.
 
-    Images are ordered by image id, so the arrays do not depend on file-system order.
+    ``classes`` (class names, None: all) and ``split_file`` (the paper's format: only the images
+    it lists are studied) choose the study's images; the others are listed in
+    ``Converted.excluded`` with their reason. Images are ordered by image id, so the arrays do
+    not depend on file-system order.
     """
-    jobs, problems = _plan(fmt, Path(root))
+    split_ids = None
+    if split_file is not None:
+        try:
+            split_ids = set(read_paper_split_file(split_file).index)
+        except SplitError as err:
+            raise DatasetError(str(err)) from None
+    jobs, problems, excluded = _plan(fmt, Path(root), classes, split_ids)
     jobs.sort(key=lambda job: job.image_id)
-    log(f"{fmt} {root}: {len(jobs)} images matched with labels, {len(problems)} problems so far")
+    log(f"{fmt} {root}: {len(jobs)} images matched with labels, {len(problems)} problems so far, "
+        f"{len(excluded)} left out of the study on purpose")
+    for reason, count in pd.Series([r for _, r in excluded], dtype=str).value_counts().sort_index().items():
+        log(f"  excluded {count}: {reason}")
     images = np.zeros((len(jobs), image_size, image_size), dtype=np.uint8)
     masks = np.zeros_like(images)
     rows, boxes = [], []
@@ -231,7 +315,7 @@ def convert_dataset(
         boxes.extend((row["image_id"], *box) for box in image_boxes)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     box_table = pd.DataFrame(boxes, columns=BOX_COLUMNS)
-    return Converted(images[: len(rows)], masks[: len(rows)], manifest, box_table, problems)
+    return Converted(images[: len(rows)], masks[: len(rows)], manifest, box_table, problems, excluded)
 
 
 def _progress(results, total, log, every=500):
@@ -250,6 +334,7 @@ def write_converted(converted: Converted, out_dir: str | Path) -> None:
     converted.boxes.to_csv(out / "boxes.csv", index=False)
     rejected = pd.DataFrame([(p.source, p.reason) for p in converted.problems], columns=["source", "reason"])
     rejected.to_csv(out / "rejected.csv", index=False)
+    pd.DataFrame(list(converted.excluded), columns=EXCLUDED_COLUMNS).to_csv(out / "excluded.csv", index=False)
 
 
 def load_converted(folder: str | Path, splits_path: str | Path):

@@ -102,8 +102,9 @@ def write_siim_like(root, size=256):
     return truth
 
 
-def write_rsna_like(root, size=1024):
-    """Four patients: two positive (one with two boxes), two negative. Returns {id: (label, boxes)}."""
+def write_rsna_like(root, size=1024, not_normal=()):
+    """Four patients: two positive (one with two boxes), two negative (class Normal, or
+    "No Lung Opacity / Not Normal" for the ids in ``not_normal``). Returns {id: (label, boxes)}."""
     root = Path(root)
     truth = {
         "aaaa-0001": (1, [(256.0, 256.0, 512.0, 256.0)]),
@@ -119,7 +120,7 @@ def write_rsna_like(root, size=1024):
             classes.append(f"{pid},Lung Opacity")
         if not boxes:
             labels.append(f"{pid},,,,,0")
-            classes.append(f"{pid},Normal")
+            classes.append(f"{pid},{'No Lung Opacity / Not Normal' if pid in not_normal else 'Normal'}")
         write_dicom(root / "stage_2_train_images" / f"{pid}.dcm", background(size, n).astype(np.uint8), pid, f"1.2.9.{n}")
     (root / "stage_2_train_labels.csv").write_text("\n".join(labels) + "\n")
     (root / "stage_2_detailed_class_info.csv").write_text("\n".join(classes) + "\n")

@@ -196,3 +196,94 @@ def test_load_converted_checks_the_files_against_each_other(tmp_path):
         data.load_converted(tmp_path / "out", tmp_path / "reordered.csv")
     with pytest.raises(ValueError, match="does not exist"):
         data.load_converted(tmp_path / "out", tmp_path / "missing.csv")
+
+
+# --------------------------------------------------------------------------- the study's images
+
+NOT_NORMAL = "No Lung Opacity / Not Normal"
+
+
+def test_rsna_class_filter_lists_the_rest_in_excluded_csv(tmp_path):
+    """The paper's cohort (Normal vs Lung Opacity) from a download with all three classes."""
+    kaggle_like.write_rsna_like(tmp_path / "rsna", size=256, not_normal=("aaaa-0004",))
+    assert data.dataset_classes("rsna", tmp_path / "rsna") == ["Lung Opacity", NOT_NORMAL, "Normal"]
+    lines = []
+    converted = data.convert_dataset("rsna", tmp_path / "rsna", 32, classes=["Normal", "Lung Opacity"],
+                                     log=lines.append)
+    assert converted.problems == []
+    assert converted.manifest["image_id"].tolist() == ["aaaa-0001", "aaaa-0002", "aaaa-0003"]
+    assert set(converted.manifest["class"]) == {"Normal", "Lung Opacity"}
+    assert converted.excluded == [("aaaa-0004", f"class {NOT_NORMAL!r} not in classes")]
+    assert f"  excluded 1: class {NOT_NORMAL!r} not in classes" in lines
+    data.write_converted(converted, tmp_path / "out")
+    excluded = pd.read_csv(tmp_path / "out" / "excluded.csv")
+    assert excluded.columns.tolist() == ["image_id", "reason"]
+    assert excluded.values.tolist() == [["aaaa-0004", f"class {NOT_NORMAL!r} not in classes"]]
+    # every class: nothing excluded, an empty excluded.csv with its header
+    everything = data.convert_dataset("rsna", tmp_path / "rsna", 32)
+    assert len(everything.manifest) == 4 and everything.excluded == []
+    data.write_converted(everything, tmp_path / "all")
+    assert (tmp_path / "all" / "excluded.csv").read_text() == "image_id,reason\n"
+
+
+def test_unknown_class_is_an_error_naming_the_classes_found(tmp_path):
+    kaggle_like.write_rsna_like(tmp_path / "rsna", size=256)
+    with pytest.raises(data.DatasetError, match=r"classes \['Lung opacity'\] not found in .*"
+                                                r"stage_2_detailed_class_info.csv; classes found: 'Lung Opacity', 'Normal'"):
+        data.convert_dataset("rsna", tmp_path / "rsna", 32, classes=["Normal", "Lung opacity"])
+    with pytest.raises(data.DatasetError, match="classes found: 'Pneumothorax', 'No pneumothorax'"):
+        data.check_classes("siim", tmp_path, ["Normal"])
+    data.check_classes("siim", tmp_path, ["Pneumothorax"])  # no error
+
+
+def write_paper_split(path, rows):
+    """The paper's published format, literally: an unnamed index column, `.png` ids, train|val|test."""
+    lines = [",Image_ID,Split"] + [f"{i},{image_id},{split}" for i, (image_id, split) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_split_file_listing_fewer_images_than_the_download(tmp_path):
+    """Images the file does not list are left out (excluded.csv); ids it lists that the download
+    lacks are bad input (fail: one line each; skip: rejected.csv)."""
+    kaggle_like.write_rsna_like(tmp_path / "rsna", size=256, not_normal=("aaaa-0004",))
+    split = write_paper_split(tmp_path / "pneumonia_splits.csv", [
+        ("aaaa-0001.png", "train"), ("aaaa-0003.png", "test"), ("aaaa-0004.png", "val")])
+    converted = data.convert_dataset("rsna", tmp_path / "rsna", 32, split_file=split)
+    assert converted.problems == []
+    assert converted.manifest["image_id"].tolist() == ["aaaa-0001", "aaaa-0003", "aaaa-0004"]
+    assert converted.excluded == [("aaaa-0002", data.NOT_IN_SPLIT_FILE)]
+    # with the class filter too: each image left out once, for the first reason
+    both = data.convert_dataset("rsna", tmp_path / "rsna", 32, split_file=split, classes=["Normal", "Lung Opacity"])
+    assert both.manifest["image_id"].tolist() == ["aaaa-0001", "aaaa-0003"]
+    assert both.excluded == [("aaaa-0002", data.NOT_IN_SPLIT_FILE),
+                             ("aaaa-0004", f"class {NOT_NORMAL!r} not in classes")]
+    # ids the download lacks
+    write_paper_split(split, [("aaaa-0001.png", "train"), ("aaaa-0003.png", "test"), ("bbbb-0009.png", "test"),
+                              ("bbbb-0008.png", "train")])
+    converted = data.convert_dataset("rsna", tmp_path / "rsna", 32, split_file=split)
+    assert [p.source for p in converted.problems] == ["splits:bbbb-0008", "splits:bbbb-0009"]
+    assert "neither a DICOM file nor a label row" in converted.problems[0].reason
+    out = tmp_path / "cli"
+    command = [sys.executable, str(REPO / "scripts" / "convert.py"), "--format", "rsna", "--root",
+               str(tmp_path / "rsna"), "--image-size", "32", "--out", str(out), "--split-file", str(split),
+               "--workers", "1"]
+    failed = subprocess.run(command + ["--on-bad-input", "fail"], capture_output=True, text=True, env=tool_env())
+    assert failed.returncode == 1
+    assert [line for line in failed.stderr.splitlines() if line.startswith("BAD INPUT")] == [
+        "BAD INPUT splits:bbbb-0008: " + converted.problems[0].reason,
+        "BAD INPUT splits:bbbb-0009: " + converted.problems[1].reason]
+    skipped = subprocess.run(command + ["--on-bad-input", "skip"], capture_output=True, text=True, env=tool_env())
+    assert skipped.returncode == 0, skipped.stderr
+    assert pd.read_csv(out / "rejected.csv")["source"].tolist() == ["splits:bbbb-0008", "splits:bbbb-0009"]
+    assert pd.read_csv(out / "excluded.csv").values.tolist() == [["aaaa-0002", "not in split file"],
+                                                                 ["aaaa-0004", "not in split file"]]
+    assert "excluded 2: not in split file" in skipped.stdout
+
+
+def test_split_file_in_a_bad_format_is_a_dataset_error(tmp_path):
+    kaggle_like.write_rsna_like(tmp_path / "rsna", size=256)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(",Image_ID,Split\n0,aaaa-0001.png,holdout\n")
+    with pytest.raises(data.DatasetError, match=r"unknown Split values \['holdout'\]"):
+        data.convert_dataset("rsna", tmp_path / "rsna", 32, split_file=bad)

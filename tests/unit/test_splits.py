@@ -89,7 +89,7 @@ def test_paper_split_file(tmp_path):
 
     short = tmp_path / "short.csv"
     pd.DataFrame({"Image_ID": ["1.2.0"], "Split": ["test"]}).to_csv(short)
-    with pytest.raises(SplitError, match="19 converted images have no row"):
+    with pytest.raises(SplitError, match="19 converted images have no row.*rerun the convert job"):
         splits_from_file(manifest, short, k=2, seed=0)
 
     bad = tmp_path / "bad.csv"

@@ -1,4 +1,5 @@
 # Shared by all rule files - salaudit import path, config checks, input functions.
+import shlex
 import sys
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def check_datasets():
             if missing:
                 expected = salaudit_data.describe_expected(spec["format"], spec["root"])
                 raise WorkflowError(f"datasets.{name}: missing {', '.join(missing)}\n{expected}")
+            try:
+                salaudit_data.check_classes(spec["format"], spec["root"], spec.get("classes"))
+            except salaudit_data.DatasetError as err:
+                raise WorkflowError(f"datasets.{name}.classes: {err}")
         if "splits" in spec and not Path(spec["splits"]).is_file():
             raise WorkflowError(f"datasets.{name}.splits: no file {spec['splits']}")
 
@@ -68,6 +73,15 @@ def get_dataset_inputs(wildcards):
 
 def get_split_file(wildcards):
     return DATASETS[wildcards.dataset].get("splits", [])
+
+
+def get_cohort_flags(wildcards, input):
+    """--classes and --split-file of a convert job: the images of the study (the rest: excluded.csv)."""
+    spec = DATASETS[wildcards.dataset]
+    flags = ["--classes " + " ".join(shlex.quote(c) for c in spec["classes"])] if "classes" in spec else []
+    if input.split_file:
+        flags.append(f"--split-file {shlex.quote(str(input.split_file))}")
+    return " ".join(flags)
 
 
 ARCHS = config["classifiers"]["archs"]

@@ -23,12 +23,14 @@ rule demo_data:
 rule convert:
     input:
         get_dataset_inputs,
+        split_file=get_split_file,
     output:
         images="results/{dataset}/data/images.npy",
         masks="results/{dataset}/data/masks.npy",
         manifest="results/{dataset}/data/manifest.csv",
         boxes="results/{dataset}/data/boxes.csv",
         rejected="results/{dataset}/data/rejected.csv",
+        excluded="results/{dataset}/data/excluded.csv",
     params:
         script=script_path("convert.py"),
         fmt=lambda wc: DATASETS[wc.dataset]["format"],
@@ -38,6 +40,7 @@ rule convert:
         on_bad_input=config["on_bad_input"],
         high_bit_depth=config["high_bit_depth"],
         percentiles=" ".join(str(p) for p in config["window_percentiles"]),
+        cohort=get_cohort_flags,
     threads: config["convert_threads"]
     log:
         "logs/{dataset}/convert.log",
@@ -49,7 +52,7 @@ rule convert:
         "python {params.script} --format {params.fmt} --root {params.root:q}"
         " --image-size {params.image_size} --out {params.out}"
         " --on-bad-input {params.on_bad_input} --high-bit-depth {params.high_bit_depth}"
-        " --window-percentiles {params.percentiles} --workers {threads} > {log} 2>&1"
+        " --window-percentiles {params.percentiles} --workers {threads} {params.cohort} > {log} 2>&1"
 
 
 rule split:
