@@ -80,7 +80,8 @@ def example_figures(args, results: Path, dataset: str, out: Path):
          out / f"examples_{dataset}.png", args.dpi)
 
     randomization = scores(results, dataset, "randomization")
-    randomization = randomization[randomization["mode"] == "cascade"]
+    mode = plots.randomization_mode(randomization["mode"])
+    randomization = randomization[randomization["mode"] == mode]
     if randomization.empty:
         fig = plots.plt.figure(figsize=(4, 1))
         fig.text(0.5, 0.5, f"{dataset}: no randomized maps configured", ha="center")
@@ -93,10 +94,10 @@ def example_figures(args, results: Path, dataset: str, out: Path):
              .sort_values("step_index")["step"].tolist())
     model = root / "maps" / arch / f"fold{fold}"
     strip = {method: [np.asarray(np.load(model / method / "trained.npy", mmap_mode="r")[row], np.float32)]
-             + [np.asarray(np.load(model / method / "cascade" / f"{step}.npy", mmap_mode="r")[row], np.float32)
+             + [np.asarray(np.load(model / method / mode / f"{step}.npy", mmap_mode="r")[row], np.float32)
                 for step in steps]
              for method in args.methods}
-    save(plots.cascade_strip(dataset, image_id, f"{arch} fold {fold}", steps, strip),
+    save(plots.cascade_strip(dataset, image_id, f"{arch} fold {fold}", steps, strip, mode),
          out / f"cascade_strip_{dataset}.png", args.dpi)
 
 

@@ -157,7 +157,9 @@ def main(args):
     for method, arch, fold in itertools.product(args.methods, args.archs, args.folds):
         rows += utility_rows(args.dataset, "trained", method, arch, fold, *read(trained_path(arch, fold, method)),
                              truth, image_ids, fractions)
-    for method, arch, fold in itertools.product(args.methods, steps, args.random_folds):
+    # The fully randomized ("untrained") model is the cascade's last step: none without a cascade.
+    untrained_folds = args.random_folds if "cascade" in args.modes else []
+    for method, arch, fold in itertools.product(args.methods, steps, untrained_folds):
         last = step_path(arch, fold, method, "cascade", steps[arch][-1])
         rows += utility_rows(args.dataset, "untrained", method, arch, fold, *read(last), truth, image_ids, fractions)
     utility = pd.DataFrame(rows, columns=UTILITY_COLUMNS)

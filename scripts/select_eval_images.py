@@ -1,4 +1,5 @@
-"""Choose the evaluation images: positive test images, the first --n-eval in a seeded order.
+"""Choose the evaluation images: positive test images whose mask is non-empty at the converted
+size, the first --n-eval in a seeded order.
 
     python scripts/select_eval_images.py --manifest results/siim/data/manifest.csv \
         --splits results/siim/splits.csv --n-eval 100 --seed 0 --out results/siim/eval_images.csv
@@ -26,11 +27,17 @@ def main(args):
     manifest = data.read_manifest(args.manifest)
     splits = pd.read_csv(args.splits, dtype={"image_id": str})
     table = baselines.select_eval_images(manifest, splits, args.n_eval, args.seed)
+    _, empty = baselines.eval_candidates(manifest, splits)
+    if len(empty):
+        print(f"NOTE: {len(empty)} positive test images have an empty mask at the converted size (a lesion lost "
+              f"in resizing) and cannot be evaluation images, e.g. {manifest['image_id'].iloc[empty[0]]}")
     if table.empty:
-        print("ERROR: the test split has no positive images to evaluate maps on", file=sys.stderr)
+        print("ERROR: the test split has no positive images with a non-empty mask to evaluate maps on",
+              file=sys.stderr)
         return 1
     if len(table) < args.n_eval:
-        print(f"NOTE: n_eval is {args.n_eval} but the test split has only {len(table)} positive images; using all")
+        print(f"NOTE: n_eval is {args.n_eval} but the test split has only {len(table)} positive images with a "
+              f"non-empty mask; using all")
     table.to_csv(args.out, index=False)
     print(f"{len(table)} evaluation images written to {args.out}")
     return 0

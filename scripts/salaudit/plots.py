@@ -81,10 +81,19 @@ def example_panel(dataset: str, image_id: str, image, mask, panels: list[tuple[s
     return fig
 
 
+def randomization_mode(modes) -> str | None:
+    """The randomization mode the figures show: ``cascade`` (the paper's) when computed, else
+    ``independent``; None when neither."""
+    modes = set(modes)
+    return next((mode for mode in ("cascade", "independent") if mode in modes), None)
+
+
 def cascade_curves(table: pd.DataFrame, methods: list[str]):
-    """SSIM with the trained map along the cascade (mean ± std across replicates), one panel per
-    dataset and architecture; each method's random-pair baseline dashed in its colour."""
-    table = table[table["mode"] == "cascade"]
+    """SSIM with the trained map along the randomization (`randomization_mode`: the cascade when
+    computed), mean ± std across replicates, one panel per dataset and architecture; each
+    method's random-pair baseline dashed in its colour."""
+    mode = randomization_mode(table["mode"])
+    table = table[table["mode"] == mode]
     panels = list(table.groupby(["dataset", "arch"], sort=False))
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.5), squeeze=False)
     colours = plt.get_cmap("tab10")
@@ -104,15 +113,17 @@ def cascade_curves(table: pd.DataFrame, methods: list[str]):
         ax.set_xticks(x, ["trained"] + steps["step"].tolist(), rotation=60, ha="right", fontsize=7)
         ax.set_ylim(-0.1, 1.05)
         ax.set_ylabel("SSIM with the trained map")
-        ax.set_title(f"{dataset}, {arch}: cascading randomization\n(dashed: random-pair baseline)", fontsize=9)
+        ax.set_title(f"{dataset}, {arch}: {'cascading' if mode == 'cascade' else 'independent'} randomization\n"
+                     "(dashed: random-pair baseline)", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 
 
-def cascade_strip(dataset: str, image_id: str, arch: str, steps: list[str], rows: dict[str, list[np.ndarray]]):
-    """One image's maps along the cascade: a row per method, trained then each step."""
+def cascade_strip(dataset: str, image_id: str, arch: str, steps: list[str], rows: dict[str, list[np.ndarray]],
+                  mode: str = "cascade"):
+    """One image's maps along the randomization (``mode``): a row per method, trained then each step."""
     n_rows, n_cols = len(rows), len(steps) + 1
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.4 * n_cols, 1.5 * n_rows + 0.6), squeeze=False)
     for r, (method, maps) in enumerate(rows.items()):
@@ -125,7 +136,8 @@ def cascade_strip(dataset: str, image_id: str, arch: str, steps: list[str], rows
                 ax.set_title((["trained"] + steps)[c], fontsize=7, rotation=30)
             if c == 0:
                 ax.set_ylabel(display(method), fontsize=8)
-    fig.suptitle(f"{dataset}, {arch}, image {image_id}: maps along the cascade (left: trained)", fontsize=9)
+    along = "the cascade" if mode == "cascade" else "the independent randomization"
+    fig.suptitle(f"{dataset}, {arch}, image {image_id}: maps along {along} (left: trained)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -41,7 +41,7 @@ def good_maps(truth, rng, noise=0.05):
 
 def write_tree(results: Path, dataset: str = "siim", n_eval: int = 12, size: int = 32, seed: int = 0,
                localizer: str = "unet", empty_mask: bool = False, constant_map: bool = False,
-               methods=METHODS, archs=ARCHS, folds=FOLDS, steps=None) -> dict:
+               methods=METHODS, archs=ARCHS, folds=FOLDS, steps=None, modes=("cascade",)) -> dict:
     """Write one dataset's inputs of score.py; return what the test needs to know.
 
     Every method but ``random`` behaves like ``good``.
@@ -86,14 +86,15 @@ def write_tree(results: Path, dataset: str = "siim", n_eval: int = 12, size: int
                           "prob": np.clip(0.3 * labels + 0.7 * rng.random(10), 0, 1)}).to_csv(
                 model / "predictions.csv", index=False)
             for step in steps.get(arch, []):
-                for method in methods:
-                    save_maps(base / method / "cascade" / f"{step}.npy", rng.random(truth.shape))
+                for method, mode in ((m, mode) for m in methods for mode in modes):
+                    save_maps(base / method / mode / f"{step}.npy", rng.random(truth.shape))
     return {"root": root, "ids": ids, "truth": truth}
 
 
-def score_args(results: Path, dataset: str = "siim", localizer: str = "unet", random_pairs: int = 10, seed: int = 0):
+def score_args(results: Path, dataset: str = "siim", localizer: str = "unet", random_pairs: int = 10, seed: int = 0,
+               modes=("cascade",)):
     steps = [f"{arch}={','.join(labels)}" for arch, labels in STEPS.items()]
     return ["--results", str(results), "--dataset", dataset, "--methods", *METHODS, "--archs", *ARCHS,
             "--folds", *map(str, FOLDS), "--localizer", localizer, "--steps", *steps,
-            "--random-folds", *map(str, FOLDS), "--modes", "cascade", "--random-pairs", str(random_pairs),
+            "--random-folds", *map(str, FOLDS), "--modes", *modes, "--random-pairs", str(random_pairs),
             "--seed", str(seed), "--out", str(results / dataset / "scores")]

@@ -172,3 +172,34 @@ def test_figures_are_written(tree):
         image = matplotlib.image.imread(out / f"{name}.png")
         assert image.shape[0] > 40 and image.shape[1] > 100, name
 
+
+
+def test_independent_randomization_alone(tmp_path):
+    """saliency.randomization.modes: [independent] (no cascade): scores, scorecard and figures are
+    made; no fully randomized ("untrained") model exists, so that criterion does not apply."""
+    import figures
+
+    results = tmp_path / "results"
+    eval_tree.write_tree(results, "solo", n_eval=6, seed=2, modes=("independent",))
+    scores = run_score(results, "solo", "unet", modes=("independent",))
+    assert set(scores["randomization"]["mode"]) == {"independent"}
+    assert "untrained" not in set(scores["utility"]["source"])
+    classifiers = results / "tables" / "classifiers.csv"
+    classifiers.parent.mkdir(parents=True)
+    pd.DataFrame({"dataset": ["solo"], "arch": ["arch_a"], "fold": [0], "val_auroc": [0.9], "test_auroc": [0.9],
+                  "seconds": [1]}).to_csv(classifiers, index=False)
+    assert aggregate.main(aggregate.get_args_parser().parse_args([
+        "--results", str(results), "--datasets", "solo", "--methods", *eval_tree.METHODS, "--n-bootstrap", "50",
+        "--alpha", "0.05",
+        "--classifiers", str(classifiers), "--scorecard", str(results / "scorecard.csv"),
+        "--scorecard-md", str(results / "tables" / "scorecard.md"), "--tables", str(results / "tables")])) == 0
+    card = pd.read_csv(results / "scorecard.csv", keep_default_na=False)
+    assert set(card.loc[card["criterion"] == "randomization", "verdict"]) == {"NOT_APPLICABLE"}
+    assert set(card.loc[card["criterion"] == "utility", "verdict"]) == {"PASS", "FAIL"}
+    table = pd.read_csv(results / "tables" / "randomization.csv")
+    assert set(table["mode"]) == {"independent"} and len(table) == 2 * 3
+    assert figures.main(figures.get_args_parser().parse_args([
+        "--results", str(results), "--datasets", "solo", "--methods", *eval_tree.METHODS, "--archs", *eval_tree.ARCHS,
+        "--folds", *map(str, eval_tree.FOLDS), "--example-arch", "arch_a", "--tables", str(results / "tables"),
+        "--out", str(results / "figures"), "--dpi", "40"])) == 0
+    assert (results / "figures" / "cascade_strip_solo.png").stat().st_size > 1000

@@ -109,11 +109,11 @@ rule summarize_models:
         localizers="results/tables/localizers.csv",
     params:
         script=script_path("summarize_models.py"),
-        datasets=list(DATASETS),
     log:
         "logs/tables/summarize_models.log",
     conda:
         "../../envs/report.yaml"
     shell:
-        "python {params.script} --results results --datasets {params.datasets}"
+        "python {params.script} --results results --classifier-metrics {input.classifiers}"
+        " --localizer-maps {input.localizers}"
         " --out-classifiers {output.classifiers} --out-localizers {output.localizers} > {log} 2>&1"
