@@ -13,12 +13,13 @@ REFERENCE_DIR ?= .
 # Recipes and the jobs Snakemake starts find the venv's python/snakemake first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv demo test test-slurm estimate lint dry-run clean bench bench-methods bench-report
+.PHONY: help venv demo test test-unit test-slurm estimate lint dry-run clean bench bench-methods bench-report
 
 help:
 	@echo "make demo   - run the whole study on the embedded demo data (results/)"
 	@echo "make test   - run the test suite (unit + end-to-end on a tiny config; the SLURM"
 	@echo "              test too when root and apt-get are there, else it says why it skipped)"
+	@echo "make test-unit - the unit tests only (about 2 minutes: the edit loop)"
 	@echo "make test-slurm - only the SLURM test: a throw-away local cluster runs the tiny config"
 	@echo "make estimate CONFIG=my.yaml - CPU/GPU hours of CONFIG's pending jobs, from benchmarks/"
 	@echo "make lint   - snakemake --lint"
@@ -43,6 +44,9 @@ demo: $(STAMP)
 # reason, where it cannot build its cluster (SALAUDIT_SKIP_SLURM=1 skips it on purpose).
 test: $(STAMP)
 	python -m pytest
+
+test-unit: $(STAMP)
+	python -m pytest tests/unit
 
 test-slurm: $(STAMP)
 	python -m pytest -m slurm tests/e2e/test_slurm.py

@@ -26,9 +26,18 @@ TINY = {
                  "sg": {"samples": 2}, "ig": {"steps": 3}, "sig": {"samples": 2, "steps": 2}, "xrai": {"steps": 2}},
     "datasets": {
         "siim": {"format": "siim", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 1}},
-        "rsna": {"format": "rsna", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 2}},
+        # the paper's RSNA cohort: "No Lung Opacity / Not Normal" patients go to excluded.csv
+        "rsna": {"format": "rsna", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 2},
+                 "classes": ["Normal", "Lung Opacity"]},
     },
 }
+NOT_NORMAL = "No Lung Opacity / Not Normal"
+
+
+def demo_classes(run, dataset):
+    """patientId -> class of the generated RSNA download (SIIM: every image is in the study)."""
+    table = run / "results" / "demo_data" / dataset / "stage_2_detailed_class_info.csv"
+    return pd.read_csv(table).drop_duplicates("patientId").set_index("patientId")["class"] if table.exists() else None
 
 
 def snakemake(workdir, *args, config=None):
@@ -52,19 +61,30 @@ def test_contract_files(run, dataset):
     images = np.load(out / "data" / "images.npy", mmap_mode="r")
     masks = np.load(out / "data" / "masks.npy", mmap_mode="r")
     manifest = pd.read_csv(out / "data" / "manifest.csv", dtype={"image_id": str})
+    excluded = pd.read_csv(out / "data" / "excluded.csv", dtype=str)
+    classes = demo_classes(run, dataset)
+    not_normal = [] if classes is None else sorted(classes.index[classes == NOT_NORMAL])
+    n = 24 - len(not_normal)
+    assert dataset == "siim" or 0 < len(not_normal) < 12  # the demo's RSNA negatives hold both classes
+    assert excluded.columns.tolist() == ["image_id", "reason"]
+    assert excluded["image_id"].tolist() == not_normal
+    assert (excluded["reason"] == f"class {NOT_NORMAL!r} not in classes").all()
+    assert NOT_NORMAL not in set(manifest["class"])
     assert images.dtype == masks.dtype == np.uint8
-    assert images.shape == masks.shape == (24, 64, 64)
+    assert images.shape == masks.shape == (n, 64, 64)
     assert set(np.unique(masks)) <= {0, 1}
     assert manifest["label"].sum() == 12
     # every positive has a mask, no negative has one
-    has_mask = masks.reshape(24, -1).any(axis=1)
+    has_mask = masks.reshape(n, -1).any(axis=1)
     np.testing.assert_array_equal(has_mask, manifest["label"].to_numpy() == 1)
     assert pd.read_csv(out / "data" / "rejected.csv").empty
     splits = pd.read_csv(out / "splits.csv", dtype={"image_id": str})
     assert splits["image_id"].tolist() == manifest["image_id"].tolist()
     assert set(splits["fold"]) == {-1, 0, 1, 2}
-    assert (splits["split"] == "test").sum() == 6
-    assert (run / "logs" / dataset / "convert.log").read_text().startswith(dataset)
+    assert (splits["split"] == "test").sum() == round(0.25 * 12) + round(0.25 * (n - 12))
+    log = (run / "logs" / dataset / "convert.log").read_text()
+    assert log.startswith(dataset)
+    assert dataset == "siim" or f"excluded {len(not_normal)}: class {NOT_NORMAL!r} not in classes" in log
     assert (run / "benchmarks" / dataset / "convert.tsv").exists()
 
     eval_images = pd.read_csv(out / "eval_images.csv", dtype={"image_id": str})
@@ -91,8 +111,10 @@ def test_models_and_localizers(run, dataset, localizer):
         assert meta["versions"]["torch"] == torch.__version__
         metrics = json.loads((folder / "metrics.json").read_text())
         assert {"val_auroc", "test_auroc", "best_epoch", "seconds", "device"} <= set(metrics)
-        predictions = pd.read_csv(folder / "predictions.csv")
-        assert list(predictions.columns) == ["image_id", "label", "prob"] and len(predictions) == 6
+        predictions = pd.read_csv(folder / "predictions.csv", dtype={"image_id": str})
+        splits = pd.read_csv(out / "splits.csv", dtype={"image_id": str})
+        assert list(predictions.columns) == ["image_id", "label", "prob"]
+        assert predictions["image_id"].tolist() == splits.loc[splits["split"] == "test", "image_id"].tolist()
         assert not (folder / "train_state.pt").exists()
         maps = np.load(out / "localizers" / localizer / f"fold{fold}" / "maps.npy")
         assert maps.dtype == np.float16 and maps.shape == (3, 64, 64)
@@ -136,13 +158,14 @@ def test_saliency_maps(run, dataset):
 
 
 def test_maps_agree_with_direct_captum_and_pair(run):
-    """The independent check (tools/verify_maps.py): direct Captum / PAIR calls, written-out post-processing."""
+    """The independent check (tools/verify_maps.py): PAIR's library recomputes every method but the
+    control from the run's config, in the workflow's batches; each map equals PAIR's to float16 rounding."""
     result = subprocess.run(
-        ["python", str(REPO / "tools" / "verify_maps.py"), "--results", str(run / "results"), "--dataset", "siim",
-         "--arch", "tiny_cnn", "--fold", "2", "--ig-steps", "3", "--xrai-steps", "2", "--batch-size", "2", "--threads", "1"],
+        ["python", str(REPO / "tools" / "verify_maps.py"), "--results", str(run / "results"), "--dataset", "rsna",
+         "--arch", "tiny_cnn", "--fold", "2", "--configfile", str(run / "config.yaml")],
         capture_output=True, text=True, env=tool_env(), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("(OK)") == 4
+    assert result.stdout.count("(OK)") == 8, result.stdout
 
 
 def test_scorecard_tables_figures_and_report(run):
@@ -255,6 +278,7 @@ def test_paper_config_names_the_missing_download_then_lists_the_whole_study(tmp_
     (siim / "train-rle.csv").write_text("ImageId, EncodedPixels\n")
     (rsna / "stage_2_train_images").mkdir(parents=True)
     (rsna / "stage_2_train_labels.csv").write_text("patientId,x,y,width,height,Target\n")
+    (rsna / "stage_2_detailed_class_info.csv").write_text("patientId,class\np1,Normal\np2,Lung Opacity\n")
     result = _paper(tmp_path, "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stdout + result.stderr
     counts = {line.split()[0]: int(line.split()[1]) for line in result.stdout.splitlines()
