@@ -167,7 +167,8 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, method_id
     n = len(images_uint8)
     out = {method: (np.zeros((n, *images_uint8.shape[1:]), MAP_DTYPE), np.zeros(n, bool)) for method in method_ids}
     resolved = {method: method_settings(method, settings, seed, max_batch, cache) for method in method_ids}
-    reuse = {"gbp", "gcam"} <= set(method_ids) and resolved.get("ggcam", {}).get("layer") == resolved["gcam"].get("layer")
+    reuse = ({"gbp", "gcam"} <= set(method_ids)
+             and resolved.get("ggcam", {}).get("layer") == resolved["gcam"].get("layer"))
     order = sorted(method_ids, key=lambda m: m == "ggcam")  # GBP and GCAM first
     for start in range(0, n, batch_size):
         x = models.preprocess(np.asarray(images_uint8[start:start + batch_size])).to(device)
