@@ -104,6 +104,18 @@ def main(args):
 def _model_maps(model, arch, fold, out, images, settings, cache, device, args, timer, maps, randomize):
     """Every method's maps of one model (or of each of its randomization steps) into ``out``."""
 
+    from salaudit import methods
+
+    if {"gcam", "ggcam"} & set(args.methods):
+        layer = settings.get("gcam", {}).get("layer")
+        rows, cols = methods.gradcam_extent(model.to(device), arch, images.shape[-1], layer)
+        name = methods.gradcam_layer_name(layer, arch)
+        print(f"Grad-CAM layer {name} of {arch}: {rows}x{cols} at {images.shape[-1]} px")
+        if rows * cols == 1:
+            print(f"WARNING: Grad-CAM layer {name} of {arch} is 1x1 at {images.shape[-1]} px: every GCAM and GGCAM "
+                  f"map is constant (flagged degenerate); set saliency.gcam.layer for {arch} (a layer with "
+                  "spatial extent) or a larger image_size", file=sys.stderr)
+
     def run(net, stem):
         result = maps.compute_all(net, arch, images, args.methods, settings, seed=args.seed,
                                   batch_size=args.batch_size, max_batch=args.max_batch, device=device,

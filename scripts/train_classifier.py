@@ -3,8 +3,9 @@
     python scripts/train_classifier.py --data results/siim/data --splits results/siim/splits.csv \
         --arch inception_v3 --fold 0 --out results/siim/models/inception_v3/fold0
 
-A checkpoint of the training state (train_state.pt in --out) is written after every epoch;
-rerunning an interrupted job resumes after the last completed epoch. It is removed once
+A checkpoint of the training state (train_state.pt in --out) is written after an epoch when
+--checkpoint-seconds have passed since the last one (0: every epoch); rerunning an interrupted
+job resumes after the last saved epoch. It is removed once
 model.pt is written.
 """
 
@@ -35,7 +36,12 @@ def get_args_parser():
     parser.add_argument("--seed", type=int, default=0, help="base seed (every draw: its stream of salaudit.seeds)")
     parser.add_argument("--pretrained", default=None, help="local weights file (nothing is downloaded)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    parser.add_argument("--memory-format", default="auto", choices=training.MEMORY_FORMATS,
+                        help="auto: channels-last on CUDA, on a CPU where the architecture trains faster so")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--checkpoint-seconds", type=float, default=training.CHECKPOINT_SECONDS,
+                        help="save the resumable training state after an epoch once this many seconds have passed "
+                             "since the last save (0: after every epoch)")
     return parser
 
 
@@ -49,13 +55,14 @@ def main(args):
     settings = classifier.TrainSettings(
         arch=args.arch, fold=args.fold, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, patience=args.patience, augment=args.augment, seed=args.seed,
-        pretrained=args.pretrained,
+        pretrained=args.pretrained, memory_format=args.memory_format,
     )
     try:
         images, _, manifest, splits = data.load_converted(args.data, args.splits)
         device = training.resolve_device(args.device)
         model, metrics, test_probs = classifier.train_classifier(
             images, manifest["label"].to_numpy(), splits, settings, out / "train_state.pt", device,
+            checkpoint_seconds=args.checkpoint_seconds,
         )
     except (models.ModelError, ValueError, RuntimeError) as err:
         print(f"ERROR: {err}", file=sys.stderr)

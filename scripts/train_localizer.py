@@ -6,8 +6,9 @@
 
 maps.npy: float16 [n_eval, S, S] in [0, 1], one map per row of --eval-images, in its order
 (unet: sigmoid probability; retinanet: detection scores painted over their boxes).
-A checkpoint of the training state (train_state.pt in --out) is written after every epoch;
-rerunning an interrupted job resumes after the last completed epoch. It is removed once
+A checkpoint of the training state (train_state.pt in --out) is written after an epoch when
+--checkpoint-seconds have passed since the last one (0: every epoch); rerunning an interrupted
+job resumes after the last saved epoch. It is removed once
 the outputs are written.
 """
 
@@ -43,6 +44,9 @@ def get_args_parser():
     parser.add_argument("--fpn-channels", type=int, default=256, help="retinanet: FPN and head width")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--checkpoint-seconds", type=float, default=training.CHECKPOINT_SECONDS,
+                        help="save the resumable training state after an epoch once this many seconds have passed "
+                             "since the last save (0: after every epoch)")
     return parser
 
 
@@ -78,6 +82,7 @@ def main(args):
         out.mkdir(parents=True, exist_ok=True)
         model, metrics = localizers.train_localizer(
             images, masks, boxes, splits, settings, out / "train_state.pt", device,
+            checkpoint_seconds=args.checkpoint_seconds,
         )
     except (models.ModelError, ValueError, RuntimeError) as err:
         print(f"ERROR: {err}", file=sys.stderr)

@@ -14,7 +14,8 @@ What it computes per method (the torch model behind a PAIR ``call_model_function
   workflow documents), so PAIR's loop sees the noise the workflow saw;
 * gcam: ``GradCam.GetMask(should_resize=True, three_dims=True)`` on the activations the
   classifier head receives, written out here per architecture (DenseNet121: ReLU of
-  ``features``, as torchvision's forward applies it; InceptionV3: ``Mixed_7c``);
+  ``features``, as torchvision's forward applies it; InceptionV3: ``Mixed_7c``), or on the
+  module the run's ``saliency.gcam.layer`` names for the architecture;
 * gbp: guided backpropagation written out here (a ``TorchFunctionMode`` that guides every ReLU
   call; PAIR's GuidedBackprop exists for TF1 only);
 * ggcam: the product of the post-processed GBP and GCAM maps, min-max scaled (the paper's
@@ -84,13 +85,21 @@ def to_nhwc(t):
     return t.detach().permute(0, 2, 3, 1).numpy()
 
 
-def head_input_and_logits(model, arch, x):
-    """(activations the classifier head receives, logits), written out per architecture."""
-    if arch == "densenet121":  # torchvision: F.relu(features(x)) -> average pool -> classifier
+def configured_layer(config, arch):
+    """The run's ``saliency.gcam.layer`` for ``arch`` (a path, or a mapping architecture → path);
+    None: the activations the head receives (`head_input_and_logits`)."""
+    layer = config["saliency"]["gcam"]["layer"]
+    return layer.get(arch) if isinstance(layer, dict) else layer
+
+
+def head_input_and_logits(model, arch, x, layer=None):
+    """(activations the classifier head receives, logits), written out per architecture; with
+    ``layer``, that module's output instead of the head's input."""
+    if arch == "densenet121" and layer is None:  # torchvision: F.relu(features(x)) -> average pool -> classifier
         acts = F.relu(model.features(x))
         return acts, model.classifier(torch.flatten(F.adaptive_avg_pool2d(acts, (1, 1)), 1))
     held = {}
-    handle = model.get_submodule(HEAD_INPUT[arch]).register_forward_hook(lambda m, i, o: held.setdefault("a", o))
+    handle = model.get_submodule(layer or HEAD_INPUT[arch]).register_forward_hook(lambda m, i, o: held.setdefault("a", o))
     try:
         logits = model(x)
     finally:
@@ -98,7 +107,7 @@ def head_input_and_logits(model, arch, x):
     return held["a"], logits
 
 
-def model_pass(model, arch, rows, targets, expected_keys):
+def model_pass(model, arch, rows, targets, expected_keys, layer=None):
     """One pass of the rows of several images (image after image) → PAIR's outputs per image."""
     import saliency.core as pair
 
@@ -106,7 +115,7 @@ def model_pass(model, arch, rows, targets, expected_keys):
     x = to_nchw(np.concatenate(rows)).requires_grad_(True)
     target = torch.as_tensor(np.repeat(targets, sizes))
     if pair.CONVOLUTION_LAYER_VALUES in expected_keys:
-        acts, logits = head_input_and_logits(model, arch, x)
+        acts, logits = head_input_and_logits(model, arch, x, layer)
         (grads,) = torch.autograd.grad(logits.gather(1, target.view(-1, 1)).sum(), acts)
         values = {pair.CONVOLUTION_LAYER_VALUES: to_nhwc(acts), pair.CONVOLUTION_OUTPUT_GRADIENTS: to_nhwc(grads)}
     else:
@@ -117,7 +126,7 @@ def model_pass(model, arch, rows, targets, expected_keys):
     return [{k: v[a:b] for k, v in values.items()} for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def lockstep(model, arch, targets, calls):
+def lockstep(model, arch, targets, calls, layer=None):
     """Run ``calls[i](call_model_function)`` (one PAIR call per image) in threads whose model calls
     go through the model together, one pass per round. Returns their results in order."""
     n = len(calls)
@@ -125,7 +134,7 @@ def lockstep(model, arch, targets, calls):
 
     def one_pass():
         try:
-            outputs[0] = model_pass(model, arch, rows, targets, keys[0])
+            outputs[0] = model_pass(model, arch, rows, targets, keys[0], layer)
         except BaseException as err:  # noqa: BLE001 - re-raised in every thread
             outputs[0] = err
 
@@ -256,7 +265,7 @@ def reference_maps(model, arch, x, method, config, dataset, fold):
         if method in ("gcam", "ggcam"):
             cams = lockstep(model, arch, targets, [
                 lambda cmf, im=im: pair.GradCam().GetMask(im, cmf, None, should_resize=True, three_dims=True)
-                for im in images])
+                for im in images], layer=configured_layer(config, arch))
         if method == "grad":
             raw = lockstep(model, arch, targets, [lambda cmf, im=im: pair.GradientSaliency().GetMask(im, cmf)
                                                   for im in images])

@@ -389,9 +389,11 @@ def train_localizer(
     state_path: str | Path,
     device: torch.device,
     log=print,
+    checkpoint_seconds: float = training.CHECKPOINT_SECONDS,
 ) -> tuple[nn.Module, dict]:
     """Train one fold (train on folds != k, select the epoch on fold k). Returns the best model
-    (on ``device``) and metrics. ``boxes[i]`` are the ``[K, 4]`` boxes of image ``i``."""
+    (on ``device``) and metrics. ``boxes[i]`` are the ``[K, 4]`` boxes of image ``i``;
+    ``checkpoint_seconds``: how often the resumable training state is saved (`training.fit`)."""
     began = time.perf_counter()
     spec = get_localizer(settings.localizer)
     size = images.shape[-1]
@@ -416,6 +418,7 @@ def train_localizer(
     def train_epoch(epoch: int) -> dict:
         began_epoch = time.perf_counter()
         generator = training.epoch_generator(settings.seed, *stream, epoch)
+        training.restart_batchnorm_statistics(model)  # evaluation-mode statistics of this epoch's weights
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total, count = 0.0, 0
         for start in range(0, len(order), settings.batch_size):
@@ -449,7 +452,7 @@ def train_localizer(
     result = training.fit(
         model, optimizer, train_epoch, validate, epochs=settings.epochs, patience=settings.patience,
         state_path=state_path, settings={**asdict(settings), "n_images": len(images), "size": size},
-        log=log, score_name=spec.score_name,
+        log=log, score_name=spec.score_name, checkpoint_seconds=checkpoint_seconds,
     )
     trained_images = len(train_idx) * len(result.history)
     summary = {

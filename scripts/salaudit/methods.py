@@ -25,8 +25,9 @@ What each method computes (PAIR's ``saliency.core`` classes the paper's scripts 
   and weights) are an option.
 * ``sig``: SmoothGrad over Integrated Gradients (``IntegratedGradients.GetSmoothedMask``).
 * ``gcam``: ``GradCam`` on the activations the classifier head receives (post-ReLU: the
-  registry's ``gradcam_layer``): ``ReLU(Σ_k mean_ij(∂y/∂A_k) A_k)``, upsampled as PAIR's
-  ``skimage.transform.resize`` does (bilinear, mirrored edges: `upsample`).
+  registry's ``gradcam_layer``; settings ``layer``: another module path, or a mapping
+  architecture → path, `gradcam_layer_name`): ``ReLU(Σ_k mean_ij(∂y/∂A_k) A_k)``, upsampled as
+  PAIR's ``skimage.transform.resize`` does (bilinear, mirrored edges: `upsample`).
 * ``gbp``: guided backpropagation with every ReLU guided (`guided_relu`; PAIR's TF1-only
   ``GuidedBackprop`` is not in its framework-agnostic core).
 * ``ggcam``: the product of the *post-processed* GBP and GCAM maps, min-max scaled (the paper's
@@ -73,7 +74,8 @@ DEFAULT_SETTINGS: dict[str, dict] = {
     "ig": {"steps": 10, "baseline": -1.0, "ig_method": "pair", "max_batch": 64},
     "sig": {"samples": 25, "noise": 0.15, "nt_type": "smoothgrad_sq", "steps": 10, "baseline": -1.0,
             "ig_method": "pair", "seed": 0, "max_batch": 64},
-    "gcam": {"layer": None},  # None: the architecture's gradcam_layer (needs `arch`)
+    # layer None: the architecture's gradcam_layer (needs `arch`); or a path, or {arch: path}
+    "gcam": {"layer": None},
     "gbp": {},
     "ggcam": {"layer": None},
     # PAIR's XRAI defaults: IG with 100 steps from a black and a white baseline, full algorithm.
@@ -211,14 +213,34 @@ def _generator(seed, device) -> torch.Generator:
     return g
 
 
+def gradcam_layer_name(layer, arch: str | None) -> str | None:
+    """The module path of Grad-CAM's layer: ``layer`` as configured — a path, ``None`` (the
+    architecture's `registry` layer) or a mapping architecture → path (absent: the registry's)."""
+    if isinstance(layer, dict):
+        layer = layer.get(arch)
+    if layer is None and arch is not None:
+        layer = get_architecture(arch).gradcam_layer
+    return layer
+
+
 def _resolve_layer(model: nn.Module, layer, arch: str | None) -> nn.Module:
     if isinstance(layer, nn.Module):
         return layer
+    layer = gradcam_layer_name(layer, arch)
     if layer is None:
-        if arch is None:
-            raise ValueError("Grad-CAM needs the architecture name (arch=...) or settings['layer']")
-        layer = get_architecture(arch).gradcam_layer
+        raise ValueError("Grad-CAM needs the architecture name (arch=...) or settings['layer']")
     return model.get_submodule(layer)
+
+
+def gradcam_extent(model: nn.Module, arch: str, image_size: int, layer=None) -> tuple[int, int]:
+    """(rows, columns) of Grad-CAM's layer output for ``image_size`` px input (one forward of a
+    blank image). At 1 x 1 every Grad-CAM map is constant (e.g. InceptionV3's ``Mixed_7c``
+    below 107 px): `saliency_maps.py` warns, and the maps are flagged degenerate."""
+    module = _resolve_layer(model, layer, arch)
+    device = next(model.parameters()).device
+    with _layer_output(module) as held, torch.no_grad():
+        model.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
+    return tuple(int(v) for v in held["out"].shape[-2:])
 
 
 def input_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import auc, average_precision_score, precision_recall_curve
 
 from . import seeds
+
+# sklearn is imported where it is used: importing it costs about a second, which every
+# training job (salaudit.localizers imports this module) would otherwise pay at start-up.
 
 
 def auprc(saliency: np.ndarray, mask: np.ndarray) -> float:
@@ -15,6 +17,8 @@ def auprc(saliency: np.ndarray, mask: np.ndarray) -> float:
     ``precision_recall_curve`` then the trapezoidal area under precision over recall.
     NaN when the mask is empty (no positives: the curve is undefined).
     """
+    from sklearn.metrics import auc, precision_recall_curve
+
     truth = (np.asarray(mask) > 0).ravel()
     if not truth.any():
         return float("nan")
@@ -27,6 +31,8 @@ def precision_recall_areas(saliency: np.ndarray, mask: np.ndarray) -> tuple[floa
 
     Equal to `auprc` and `average_precision` (sklearn's step-wise sum); NaN, NaN for an empty mask.
     """
+    from sklearn.metrics import auc, precision_recall_curve
+
     truth = (np.asarray(mask) > 0).ravel()
     if not truth.any():
         return float("nan"), float("nan")
@@ -36,6 +42,8 @@ def precision_recall_areas(saliency: np.ndarray, mask: np.ndarray) -> tuple[floa
 
 def average_precision(saliency: np.ndarray, mask: np.ndarray) -> float:
     """Average precision (step-wise area), reported beside `auprc`; NaN for an empty mask."""
+    from sklearn.metrics import average_precision_score
+
     truth = (np.asarray(mask) > 0).ravel()
     if not truth.any():
         return float("nan")

@@ -146,7 +146,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, arch: str, **meta) -> No
     payload = {
         "arch": arch,
         "num_classes": 2,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        # contiguous: a model trained channels-last is saved in the layout every loader expects
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "preprocessing": PREPROCESSING,
         "versions": library_versions(),
         **meta,

@@ -23,6 +23,9 @@ class ArchSpec:
     gradcam_layer: str
     # Cascade steps top-down: (step name, module paths re-initialised at that step).
     cascade: tuple[tuple[str, tuple[str, ...]], ...]
+    # Training on a CPU in channels-last memory format (classifiers.memory_format: auto): where
+    # it was measured faster (BENCHMARKS.md; a GPU always trains channels-last under auto).
+    cpu_channels_last: bool = False
 
 
 _INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
@@ -36,7 +39,7 @@ ARCH_SPECS: dict[str, ArchSpec] = {
     ),
     "densenet121": ArchSpec(
         # `features` ends with norm5 (BatchNorm); the head receives its ReLU, the module `relu`.
-        min_size=32, head="classifier", gradcam_layer="relu",
+        min_size=32, head="classifier", gradcam_layer="relu", cpu_channels_last=True,
         cascade=(
             ("classifier", ("classifier",)),
             ("denseblock4", ("features.norm5", "features.denseblock4")),

@@ -1,9 +1,11 @@
 """Training shared by classifiers and localizers: seeding, resumable epochs, early stopping.
 
 Determinism: every random draw of epoch *e* (data order, augmentation, dropout) comes from
-the stream ``(seed, stage, model, fold, e)`` of `salaudit.seeds`, and the complete state (weights, optimizer, best
-weights so far, history) is saved after every epoch. A job rerun after an interruption
-resumes after the last completed epoch and, on CPU, ends with bit-identical weights.
+the stream ``(seed, stage, model, fold, e)`` of `salaudit.seeds`, and the complete state (weights,
+optimizer, best weights so far, history) is saved after an epoch once ``checkpoint_seconds``
+have passed since the last save (every epoch with 0; never after the last epoch, whose job
+writes model.pt next). A job rerun after an interruption resumes after the last saved epoch
+and, on CPU, ends with bit-identical weights.
 """
 
 from __future__ import annotations
@@ -31,6 +33,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' asked for, but torch sees no GPU")
     return torch.device(name)
+
+
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+
+
+def memory_format(name: str, arch: str, device: torch.device) -> torch.memory_format:
+    """The memory format a classifier trains in: ``channels_last``, ``contiguous``, or ``auto``:
+    channels-last on CUDA (bf16 convolutions run in NHWC), on a CPU where the registry's
+    ``cpu_channels_last`` says it was measured faster (DenseNet121: 1.7x; InceptionV3 at 96 px:
+    0.86x). The model learns the same either way; only the order of float operations differs."""
+    from .registry import get_spec
+
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"unknown memory_format {name!r}; known: {', '.join(MEMORY_FORMATS)}")
+    if name == "auto":
+        name = "channels_last" if device.type == "cuda" or get_spec(arch).cpu_channels_last else "contiguous"
+    return torch.channels_last if name == "channels_last" else torch.contiguous_format
 
 
 def autocast(device: torch.device):
@@ -94,6 +113,9 @@ def _shift(x: torch.Tensor, shifts: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.stack(rows)
 
 
+CHECKPOINT_SECONDS = 60.0  # at most one saved training state per minute (see `fit`)
+
+
 @dataclass
 class FitResult:
     best_state: dict
@@ -115,6 +137,7 @@ def fit(
     settings: dict,
     log: Callable[[str], None] = print,
     score_name: str = "val_score",
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> FitResult:
     """Run epochs with early stopping on ``validate()`` (higher is better), resumably.
 
@@ -122,8 +145,12 @@ def fit(
     ``validate()`` returns the selection score, or ``(score, tiebreak)`` where the tiebreak
     (higher is better, e.g. minus the validation loss) decides between equal scores, which
     small validation folds often give. A NaN score never counts as an improvement. After
-    each epoch the state goes to ``state_path``; an existing state with the same
+    an epoch the state goes to ``state_path`` when ``checkpoint_seconds`` have passed since the
+    last save (or the start), except after the last epoch; an existing state with the same
     ``settings`` fingerprint is resumed. Full ties keep the earlier epoch.
+
+    A state of InceptionV3 (weights, Adam's two moments, the best weights) is 350 MB: saving
+    it after every 2-second CPU epoch took a fifth of a demo training job.
     """
     state_path = Path(state_path)
     key = fingerprint(settings)
@@ -140,6 +167,7 @@ def fit(
             log(f"resuming after epoch {start_epoch} of {epochs} from {state_path}")
         else:
             log(f"ignoring {state_path}: it belongs to other settings")
+    last_save = time.perf_counter()
     for epoch in range(start_epoch, epochs):
         if stale >= patience:
             break
@@ -160,12 +188,15 @@ def fit(
         shown = " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items())
         log(f"epoch {epoch + 1}/{epochs} {shown} {score_name} {score:.4f} {took:.1f} s"
             + (" *best" if best_epoch == epoch else ""))
-        torch.save({
-            "fingerprint": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "best_state": best_state, "best_epoch": best_epoch, "best_key": best_key,
-            "history": history, "stale": stale, "seconds": seconds,
-        }, state_path.with_suffix(".tmp"))
-        state_path.with_suffix(".tmp").replace(state_path)  # never leave a half-written state
+        last = epoch == epochs - 1 or stale >= patience
+        if not last and time.perf_counter() - last_save >= checkpoint_seconds:
+            torch.save({
+                "fingerprint": key, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "best_state": best_state, "best_epoch": best_epoch, "best_key": best_key,
+                "history": history, "stale": stale, "seconds": seconds,
+            }, state_path.with_suffix(".tmp"))
+            state_path.with_suffix(".tmp").replace(state_path)  # never leave a half-written state
+            last_save = time.perf_counter()
     if stale >= patience and len(history) < epochs:
         log(f"early stop: no {score_name} improvement for {patience} epochs")
     if best_epoch < 0:  # every validation score was NaN: keep the last epoch, say so
@@ -176,13 +207,14 @@ def fit(
 
 
 def predict_proba(model: nn.Module, images: np.ndarray, indices: np.ndarray, batch_size: int,
-                  device: torch.device, preprocess: Callable) -> np.ndarray:
+                  device: torch.device, preprocess: Callable,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> np.ndarray:
     """Probability of the abnormal class for ``images[indices]``, in batches."""
     model.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(indices), batch_size):
-            batch = preprocess(images[indices[start:start + batch_size]]).to(device)
+            batch = preprocess(images[indices[start:start + batch_size]]).to(device, memory_format=memory_format)
             with autocast(device):
                 logits = model(batch)
             out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())

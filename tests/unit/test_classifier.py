@@ -74,11 +74,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         classifier.train_classifier(images, labels, splits, settings(), tmp_path / "cut.pt", torch.device("cpu"),
-                                    log=interrupt_in_epoch_2)
+                                    log=interrupt_in_epoch_2, checkpoint_seconds=0)
     assert torch.load(tmp_path / "cut.pt", weights_only=False)["epoch"] == 0
     lines = []
     resumed, metrics, _ = classifier.train_classifier(images, labels, splits, settings(), tmp_path / "cut.pt",
-                                                      torch.device("cpu"), log=lines.append)
+                                                      torch.device("cpu"), log=lines.append, checkpoint_seconds=0)
     assert any(line.startswith("resuming after epoch 1 of 3") for line in lines)
     assert not any(line.startswith("epoch 1/") for line in lines)
     assert all(torch.equal(x, y) for x, y in zip(weights(full), weights(resumed)))
@@ -87,7 +87,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 def test_state_of_other_settings_is_not_resumed(tmp_path):
     images, labels, splits = toy_dataset()
-    classifier.train_classifier(images, labels, splits, settings(epochs=1), tmp_path / "s.pt", torch.device("cpu"), log=lambda _: None)
+    classifier.train_classifier(images, labels, splits, settings(epochs=2), tmp_path / "s.pt", torch.device("cpu"),
+                                log=lambda _: None, checkpoint_seconds=0)
     lines = []
     classifier.train_classifier(images, labels, splits, settings(epochs=1, lr=0.02), tmp_path / "s.pt", torch.device("cpu"), log=lines.append)
     assert any("belongs to other settings" in line for line in lines)
@@ -102,3 +103,58 @@ def test_augment_shifts_masks_with_images():
     assert torch.equal(out[:, :1] > 0, out_masks > 0)
     assert not torch.equal(out, images)  # something moved
     assert out.min() >= -1 and out.max() <= 1
+
+
+def test_training_state_is_saved_at_most_every_checkpoint_seconds_and_never_after_the_last_epoch(tmp_path):
+    images, labels, splits = toy_dataset()
+    saves = []
+    real_save = torch.save
+
+    def counting_save(obj, path, *args, **kwargs):
+        saves.append(obj["epoch"])
+        return real_save(obj, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "save", counting_save)
+        _, metrics, _ = classifier.train_classifier(images, labels, splits, settings(patience=10), tmp_path / "every.pt",
+                                                    torch.device("cpu"), log=lambda _: None, checkpoint_seconds=0)
+        assert metrics["epochs_run"] == 3 and saves == [0, 1]  # not after epoch 3: model.pt comes next
+        saves.clear()
+        classifier.train_classifier(images, labels, splits, settings(patience=10), tmp_path / "rare.pt",
+                                    torch.device("cpu"), log=lambda _: None, checkpoint_seconds=3600)
+        assert saves == [] and not (tmp_path / "rare.pt").exists()
+
+
+def test_auroc_equals_sklearn_with_ties_and_is_nan_for_one_class():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for n in (2, 7, 50):
+        labels = rng.integers(0, 2, n)
+        labels[:2] = [0, 1]
+        scores = np.round(rng.random(n), 1)  # many ties
+        assert classifier.auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert classifier.auroc(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.1])) == 0.5
+    assert classifier.auroc(np.array([1, 0]), np.array([0.5, 0.5])) == 0.5
+    assert np.isnan(classifier.auroc(np.ones(4), np.arange(4.0)))
+
+
+def test_memory_format_auto_and_channels_last_learns_the_same_model(tmp_path):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training.memory_format("auto", "densenet121", cpu) == torch.channels_last
+    assert training.memory_format("auto", "inception_v3", cpu) == torch.contiguous_format
+    assert training.memory_format("auto", "inception_v3", cuda) == torch.channels_last
+    assert training.memory_format("contiguous", "densenet121", cuda) == torch.contiguous_format
+    with pytest.raises(ValueError, match="unknown memory_format 'nhwc'"):
+        training.memory_format("nhwc", "densenet121", cpu)
+    images, labels, splits = toy_dataset()
+    runs = {}
+    for fmt in ("contiguous", "channels_last"):
+        _, metrics, probs = classifier.train_classifier(images, labels, splits, settings(memory_format=fmt),
+                                                        tmp_path / f"{fmt}.pt", cpu, log=lambda _: None)
+        assert metrics["memory_format"] == fmt
+        runs[fmt] = ([h["loss"] for h in metrics["history"]], probs)
+    # Only the order of float operations differs. (Weights are no test: a convolution's bias before
+    # a BatchNorm has no true gradient, and Adam turns its rounding noise into steps of lr.)
+    np.testing.assert_allclose(runs["contiguous"][0], runs["channels_last"][0], rtol=1e-3)
+    np.testing.assert_allclose(runs["contiguous"][1], runs["channels_last"][1], atol=0.01)

@@ -181,7 +181,7 @@ def test_unet_learns_the_toy_squares(tmp_path):
 def _train(tmp_path, name, settings, log=lambda line: None):
     images, masks, boxes, _, splits = toy_dataset(n=24, size=16)
     model, metrics = localizers.train_localizer(images, masks, boxes, splits, settings, tmp_path / name,
-                                                torch.device("cpu"), log=log)
+                                                torch.device("cpu"), log=log, checkpoint_seconds=0)
     return model.state_dict(), metrics
 
 

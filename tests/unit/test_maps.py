@@ -11,6 +11,18 @@ import xrai_segments
 from salaudit import maps, methods, models, randomize, seeds
 
 
+def test_a_grad_cam_layer_per_architecture_passes_through_the_command_line():
+    """common.smk writes a mapping as one shell-quoted `--set=gcam.layer={JSON}` argument."""
+    import shlex
+
+    from saliency_maps import get_args_parser
+
+    flag = shlex.quote('--set=gcam.layer={"inception_v3": "Mixed_6e"}')
+    args = get_args_parser().parse_args(shlex.split(f"--dataset d --model m --data x --eval-images e --out o "
+                                                    f"--methods gcam {flag}"))
+    assert maps.parse_settings(args.settings) == {"gcam": {"layer": {"inception_v3": "Mixed_6e"}}}
+
+
 def test_parse_settings_reads_yaml_values_and_rejects_unknowns():
     parsed = maps.parse_settings(["sg.samples=5", "sg.noise=0.2", "gcam.layer=null", "xrai.algorithm=fast"])
     assert parsed == {"sg": {"samples": 5, "noise": 0.2}, "gcam": {"layer": None}, "xrai": {"algorithm": "fast"}}

@@ -694,3 +694,23 @@ def test_gradcam_on_a_one_by_one_feature_map_is_flagged_not_noise():
     noisy = base + np.float32(1e-7) * np.random.default_rng(0).standard_normal(base.shape).astype(np.float32)
     assert M.postprocess(noisy)[1].all()
     assert not M.postprocess(base + np.float32(1e-3) * np.eye(8, dtype=np.float32)[None])[1].any()
+
+
+def test_gradcam_layer_per_architecture_gives_spatial_extent_at_96_px():
+    """The demo's choice: InceptionV3's Mixed_7c is 1x1 at 96 px, Mixed_6e (the last block
+    before the final reduction) 4x4; a mapping names the layer per architecture."""
+    torch.manual_seed(0)
+    model = build_model("inception_v3").eval()
+    assert M.gradcam_extent(model, "inception_v3", 96) == (1, 1)
+    assert M.gradcam_extent(model, "inception_v3", 107) == (2, 2)
+    per_arch = {"inception_v3": "Mixed_6e"}
+    assert M.gradcam_layer_name(per_arch, "inception_v3") == "Mixed_6e"
+    assert M.gradcam_layer_name(per_arch, "densenet121") == "relu"  # not in the mapping: the registry's
+    assert M.gradcam_layer_name(None, "inception_v3") == "Mixed_7c"
+    assert M.gradcam_extent(model, "inception_v3", 96, per_arch) == (4, 4)
+    x = torch.randn(3, 3, 96, 96)
+    maps, flags = M.compute_maps("gcam", model, x, {"layer": per_arch}, arch="inception_v3")
+    # untrained weights: an image's CAM can be all negative (zero after the ReLU), not all three
+    assert (~flags).sum() >= 2 and all(np.ptp(m) > 0.5 for m in maps[~flags])
+    constant, _ = M.compute_maps("gcam", model, x, arch="inception_v3")
+    assert not constant.any()

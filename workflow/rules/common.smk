@@ -1,4 +1,5 @@
 # Shared by all rule files - salaudit import path, config checks, input functions.
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -117,6 +118,7 @@ def get_classifier_options(wildcards):
         "epochs": c["epochs"], "batch_size": c["batch_size"], "lr": c["lr"],
         "weight_decay": c["weight_decay"], "patience": c["patience"], "augment": c["augment"],
         "seed": config["seed"], "device": config["device"], "pretrained": pretrained,
+        "memory_format": c["memory_format"],
     })
 
 
@@ -215,7 +217,10 @@ def method_options():
     for method in METHOD_IDS:
         section = registry.METHOD_CONFIG_SECTIONS.get(method)
         for key, value in (SALIENCY.get(section) or {}).items() if section else []:
-            parts.append(f"--set {method}.{key}={'null' if value is None else value}")
+            if isinstance(value, dict):  # e.g. gcam.layer per architecture: JSON is YAML
+                parts.append(shlex.quote(f"--set={method}.{key}={json.dumps(value, sort_keys=True)}"))
+            else:
+                parts.append(f"--set {method}.{key}={'null' if value is None else value}")
     return " ".join(parts)
 
 
