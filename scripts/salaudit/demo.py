@@ -244,6 +244,15 @@ class _Opacity:  # pneumonia
     seed: int
 
 
+@dataclass(frozen=True)
+class _Device:  # radio-opaque, in both classes: what a saliency map may show that the label does not
+    kind: str  # "electrode" (ECG pad with its wire, on the skin) or "granuloma" (calcified nodule)
+    x: float  # body-frame centre
+    y: float
+    radius: float
+    wire: tuple[tuple[float, float], ...] = ()  # control points of the wire (quadratic Bezier), if any
+
+
 def _crescent_fields(c: _Crescent, geo: _LungGeometry) -> tuple[np.ndarray, np.ndarray]:
     """(field > 0 inside the crescent, the pleural line along its inner edge)."""
     angle = np.clip(np.abs(geo.theta - c.theta) / c.span, 0, 1)
@@ -260,12 +269,12 @@ def _opacity_field(o: _Opacity, lung: _Lung, geo: _LungGeometry, f: _Frame) -> n
     cx = lung.cx + lung.side * o.u * lung.half_width
     cy = (lung.top + lung.base) / 2 + o.v * (lung.base - lung.top) / 2
     field = np.zeros((GRID, GRID), np.float32)
-    for _ in range(int(rng.integers(3, 6))):
-        px, py = cx + rng.normal(0, 0.4 * o.size), cy + rng.normal(0, 0.6 * o.size)
+    for _ in range(int(rng.integers(3, 7))):
+        px, py = cx + rng.normal(0, 0.5 * o.size), cy + rng.normal(0, 0.7 * o.size)
         s = o.size * rng.uniform(0.5, 0.7)
         field += rng.uniform(0.6, 1.0) * np.exp(-((f.bx - px) ** 2 + (0.8 * (f.by - py)) ** 2) / (2 * s * s))
     fluff = ndimage.gaussian_filter(rng.standard_normal((GRID, GRID)).astype(np.float32), 3.5)
-    field *= np.clip(1 + 0.3 * fluff / fluff.std(), 0, None)
+    field *= np.clip(1 + 0.45 * fluff / fluff.std(), 0, None)
     field /= field.max()
     return np.clip((field - 0.25) / 0.75, 0, None) * np.clip(geo.sdf / 0.03, 0, 1)
 
@@ -284,6 +293,7 @@ class _Case:
     heart_scale: float = 1.0
     split_overlap: int | None = None  # SIIM: write the single crescent as two rows
     rsna_class: str = ""
+    devices: tuple[_Device, ...] = ()
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -353,6 +363,8 @@ def _render(case: _Case, draw_lesions: bool = True) -> tuple[np.ndarray, list[np
             if draw_lesions:
                 density += _OPACITY * field**0.7
         fields.append(field)
+    for device in case.devices:
+        density += _device_density(device, f)
 
     e = exposure
     low = np.clip(e.offset + e.contrast * density, 0, 1) ** e.gamma
@@ -360,6 +372,45 @@ def _render(case: _Case, draw_lesions: bool = True) -> tuple[np.ndarray, list[np
     image = _upsample(low.astype(np.float32))
     image += e.noise * rng.standard_normal((SIZE, SIZE), dtype=np.float32)
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8), fields
+
+
+_ELECTRODE, _WIRE, _GRANULOMA = 0.3, 0.25, 0.35  # density of each device
+
+
+def _device_density(device: _Device, f: _Frame) -> np.ndarray:
+    """Sharp, bright: an ECG pad (a disc with a brighter rim) and its wire, or a calcified nodule."""
+    dist = np.hypot(f.bx - device.x, f.by - device.y)
+    if device.kind == "granuloma":
+        return _GRANULOMA * _soft(device.radius - dist, 0.006)
+    out = _ELECTRODE * (0.6 * _soft(device.radius - dist, 0.006) + np.exp(-(((dist - device.radius) / 0.008) ** 2)))
+    if device.wire:
+        (x0, y0), (x1, y1), (x2, y2) = device.wire
+        t = np.linspace(0, 1, 200, dtype=np.float32)[:, None, None]  # points closer than the wire is wide
+        px = (1 - t) ** 2 * x0 + 2 * (1 - t) * t * x1 + t**2 * x2
+        py = (1 - t) ** 2 * y0 + 2 * (1 - t) * t * y1 + t**2 * y2
+        gap = np.sqrt(((f.bx[None] - px) ** 2 + (f.by[None] - py) ** 2).min(axis=0))
+        out = out + _WIRE * np.exp(-((gap / 0.007) ** 2)) * _soft(dist - device.radius, 0.01)
+    return out
+
+
+def _sample_devices(rng: np.random.Generator, patient: _Patient) -> tuple[_Device, ...]:
+    """0-3 ECG pads (most with a wire running off the image) and 0-3 calcified nodules in the
+    lungs, drawn independently of the label: an image's brightest edges are often not its lesion."""
+    devices = []
+    for _ in range(int(rng.choice(4, p=[0.3, 0.3, 0.25, 0.15]))):
+        x, y = patient.body_x + rng.uniform(-0.75, 0.75), rng.uniform(-0.55, 0.65)
+        wire = ()
+        if rng.random() < 0.7:
+            end = (float(np.sign(x) * rng.uniform(1.05, 1.3)), float(rng.uniform(-1.2, 1.2)))
+            bend = (float((x + end[0]) / 2 + rng.normal(0, 0.2)), float((y + end[1]) / 2 + rng.normal(0, 0.2)))
+            wire = ((float(x), float(y)), bend, end)
+        devices.append(_Device("electrode", float(x), float(y), float(rng.uniform(0.035, 0.055)), wire))
+    for _ in range(int(rng.choice(4, p=[0.4, 0.3, 0.2, 0.1]))):
+        lung = patient.lungs[int(rng.integers(2))]
+        x = lung.cx + lung.side * rng.uniform(-0.6, 0.6) * lung.half_width
+        y = (lung.top + lung.base) / 2 + rng.uniform(-0.7, 0.7) * (lung.base - lung.top) / 2
+        devices.append(_Device("granuloma", float(x), float(y), float(rng.uniform(0.012, 0.022))))
+    return tuple(devices)
 
 
 def _upsample(field: np.ndarray) -> np.ndarray:
@@ -418,7 +469,11 @@ def _crescent(rng: np.random.Generator, side: int) -> _Crescent:
 
 
 def _opacity(rng: np.random.Generator, side: int) -> _Opacity:
-    u, v, size = rng.uniform(-0.3, 0.5), rng.uniform(-0.35, 0.55), rng.uniform(0.12, 0.2)
+    """Anywhere in the lung, apex to base and hilum to the lateral edge, small to lobar: the
+    average of the training boxes is then a fair but beatable baseline (a few typical places
+    would make it a strong one)."""
+    u, v = rng.uniform(-0.55, 0.6), rng.uniform(-0.75, 0.7)
+    size = float(np.exp(rng.uniform(np.log(0.1), np.log(0.24))))
     return _Opacity(side, u=u, v=v, size=size, seed=int(rng.integers(2**31)))
 
 
@@ -445,15 +500,17 @@ def _plan_siim(n_images: int, positive_fraction: float, seed: int) -> list[_Case
                 lesions.append(_crescent(rng, -side))  # bilateral: one row per lung
             elif i in multi:
                 split = int(rng.integers(0, 8))  # one crescent in two (overlapping) rows
+        patient = _sample_patient(seeds.rng(seed, "demo_siim_patient", p))
         case = _Case(
             image_id=uids[i][2],
             patient_id=patient_ids[p],
             uids=uids[i],
-            patient=_sample_patient(seeds.rng(seed, "demo_siim_patient", p)),
+            patient=patient,
             exposure=exposures[i],
             lesions=tuple(lesions),
             noise_seed=(seed, "demo_siim_noise", i),
             split_overlap=split,
+            devices=_sample_devices(seeds.rng(seed, "demo_siim_devices", i), patient),
         )
         cases.append(case)
     return cases
@@ -481,16 +538,18 @@ def _plan_rsna(n_images: int, positive_fraction: float, seed: int) -> list[_Case
             klass = str(rng.choice(["Normal", "No Lung Opacity / Not Normal"]))
             if klass != "Normal":
                 heart_scale = rng.uniform(1.0, 1.25)  # something else abnormal, e.g. cardiomegaly
+        patient = _sample_patient(seeds.rng(seed, "demo_rsna_patient", i))
         case = _Case(
             image_id=patient_ids[i],
             patient_id=patient_ids[i],
             uids=uids[i],
-            patient=_sample_patient(seeds.rng(seed, "demo_rsna_patient", i)),
+            patient=patient,
             exposure=exposures[i],
             lesions=tuple(lesions),
             noise_seed=(seed, "demo_rsna_noise", i),
             heart_scale=heart_scale,
             rsna_class=klass,
+            devices=_sample_devices(seeds.rng(seed, "demo_rsna_devices", i), patient),
         )
         cases.append(case)
     return cases

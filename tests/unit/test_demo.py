@@ -1,5 +1,6 @@
 """The embedded demo generator writes the Kaggle layouts, deterministically, with real lesions."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -184,11 +185,33 @@ def test_lesions_are_drawn(fmt, siim, rsna):
         if fmt == "siim":  # darker inside the crescent, and its lung texture is gone
             assert diff[lesion].mean() < -15
             core = ndimage.binary_erosion(lesion, iterations=10)
-            # (ribs and mottle remain, so the band-passes stay partly correlated; ~1 with texture)
-            assert np.corrcoef(_band_pass(written)[core], _band_pass(clean)[core])[0, 1] < 0.9
+            # (ribs and mottle remain, so the band-passes stay partly correlated; ~1 with texture;
+            # an ECG pad or wire over the crescent stays: compared without the devices)
+            bare = dataclasses.replace(case, devices=())
+            with_lesion, without = (demo._render(bare, draw_lesions=d)[0].astype(np.float32) for d in (True, False))
+            assert np.corrcoef(_band_pass(with_lesion)[core], _band_pass(without)[core])[0, 1] < 0.9
         else:  # brighter inside each box
             for x, y, w, h in t["boxes"]:
                 assert diff[int(y) : int(y + h), int(x) : int(x + w)].mean() > 10
+
+
+@pytest.mark.parametrize("fmt", demo.FORMATS)
+def test_devices_are_drawn_in_both_classes_independently_of_the_label(fmt):
+    """ECG pads, wires and calcified nodules: bright, sharp, in positives and negatives alike."""
+    plan = {"siim": demo._plan_siim, "rsna": demo._plan_rsna}[fmt](60, 0.5, SEED)
+    with_devices = {label: np.mean([bool(c.devices) for c in plan if bool(c.lesions) == label]) for label in (0, 1)}
+    assert 0.5 < with_devices[0] < 0.95 and 0.5 < with_devices[1] < 0.95
+    kinds = {d.kind for c in plan for d in c.devices}
+    assert kinds == {"electrode", "granuloma"} and any(d.wire for c in plan for d in c.devices)
+    case = next(c for c in plan if any(d.kind == "electrode" for d in c.devices))
+    drawn = demo._render(case)[0].astype(np.float32)
+    bare = demo._render(dataclasses.replace(case, devices=()))[0].astype(np.float32)
+    pad = next(d for d in case.devices if d.kind == "electrode")
+    frame = demo._Frame(demo.SIZE, case.exposure)
+    row, col = (int(round(float(v))) for v in frame.body_to_pixel(np.float32(pad.x), np.float32(pad.y), demo.SIZE))
+    rim = drawn[row - 30:row + 31, col - 30:col + 31] - bare[row - 30:row + 31, col - 30:col + 31]
+    assert rim.max() > 40  # the pad's rim, tens of grey levels above the bare image
+    assert abs((drawn - bare).mean()) < 2  # and nothing much elsewhere
 
 
 @pytest.mark.parametrize("fmt", demo.FORMATS)

@@ -84,6 +84,7 @@ rule train_localizer:
         out=subpath(output.model, parent=True),
         options=get_localizer_options,
     threads: config["torch_threads"]
+    priority: 30  # the longest training jobs start first (see xrai_segments)
     resources:
         gpu=gpu_request,
     log:
