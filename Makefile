@@ -10,6 +10,8 @@ CORES ?= all
 CONFIG ?= config.yaml
 REFERENCE_CONFIG ?= config.yaml
 REFERENCE_DIR ?= .
+# ... and the GPU figures (bench/gpu.sh's JSON) that price its torch jobs on one GPU.
+GPU_FIGURES ?= bench/gpu_results
 # Recipes and the jobs Snakemake starts find the venv's python/snakemake first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -52,7 +54,8 @@ test-slurm: $(STAMP)
 	python -m pytest -m slurm tests/e2e/test_slurm.py
 
 estimate: $(STAMP)
-	python scripts/estimate.py --configfile $(CONFIG) --reference-config $(REFERENCE_CONFIG) --reference-dir $(REFERENCE_DIR)
+	python scripts/estimate.py --configfile $(CONFIG) --reference-config $(REFERENCE_CONFIG) --reference-dir $(REFERENCE_DIR) \
+		$(if $(wildcard $(GPU_FIGURES)/methods_gpu.json),--gpu-figures $(GPU_FIGURES))
 
 lint: $(STAMP)
 	snakemake --lint
@@ -74,6 +77,7 @@ bench-methods: $(STAMP)
 
 bench: $(STAMP)
 	python bench/methods.py $(BENCH_METHODS_ARGS) --out results/bench/methods.json
+	python bench/training.py --out results/bench/training.json
 	rm -rf results/bench/demo
 	python bench/pipeline.py demo --workdir results/bench/demo --cores $(BENCH_CORES) --out results/bench/pipeline.json
 	python bench/pipeline.py scaling --workdir results/bench/scaling --cores $(BENCH_CORES) --out results/bench/scaling.json

@@ -3,13 +3,14 @@
 #   OUT=/some/dir bash bench/gpu.sh                 # CUDA checks + 320 px InceptionV3, paper settings
 #   bash bench/gpu.sh --smoke --device cpu          # the same steps at a tiny size, on this CPU (tested)
 # Steps, each under its own timeout so one failure or overrun still leaves the others' JSON:
-#   1. bench/gpu_checks.py: a training step fp32 + bf16 autocast, every method on the device,
-#      GRAD maps on the device vs the CPU                            -> $OUT/gpu_checks.json
-#   2. bench/methods.py at 320 px, batch 32, paper settings (DEFAULT_SETTINGS), InceptionV3:
-#      efficiency, speed-up over the one-image-at-a-time PAIR way, XRAI parts and cache
-#                                                                    -> $OUT/methods_gpu.json
-# Hard total: 150 s + 330 s = 8 min at most (measured: 2.5-3.2 min on an H200, the first
-# CUDA start included). Python: $PYTHON, else .venv/bin/python if it imports torch + captum +
+#   1. bench/gpu_checks.py: training images/s of both architectures (fp32, bf16 autocast, bf16
+#      channels-last), every method on the device, GRAD maps on the device vs the CPU
+#                                                                    -> $OUT/gpu_checks.json
+#   2. bench/methods.py at 320 px, batch 32, paper settings (DEFAULT_SETTINGS), InceptionV3 and
+#      DenseNet121: every method's efficiency against the pass-count limit, speed-up over the
+#      one-image-at-a-time PAIR way, XRAI parts and the segment cache  -> $OUT/methods_gpu.json
+# Hard total: 150 s + 400 s = 9 min 10 s at most (the earlier InceptionV3-only version took
+# 2.5-3.2 min on an H200, the first CUDA start included); copy $OUT/*.json to bench/gpu_results/. Python: $PYTHON, else .venv/bin/python if it imports torch + captum +
 # saliency, else python3; wheels in .whl/ (captum, saliency) are installed to /tmp/site when
 # the chosen python lacks them (the GPU image has torch but not these two).
 set -u
@@ -53,16 +54,16 @@ if [ "$SMOKE" = 1 ]; then
 else
   CHECKS=(--size 320 --batch 16 --steps 5)
   # SIG (250 passes/image) and XRAI (200 + segmentation + region selection) on fewer images;
-  # every method stops after the batch that crosses 40 s.
-  BENCH=(--size 320 --batch 32 --n-images 32 --slow-images 4 --usual-images 4 --time-budget 40)
-  T_CHECKS=150; T_BENCH=330
+  # every method stops after the batch that crosses 20 s (two architectures in 400 s).
+  BENCH=(--size 320 --batch 32 --n-images 32 --slow-images 4 --usual-images 4 --time-budget 20)
+  T_CHECKS=150; T_BENCH=400
 fi
 
 cd "$REPO"
 status=0
 timeout "$T_CHECKS" "$PY" bench/gpu_checks.py --device "$DEVICE" "${CHECKS[@]}" --out "$OUT/gpu_checks.json" \
   || { echo "gpu_checks: exit $?"; status=1; }
-timeout "$T_BENCH" "$PY" bench/methods.py --arch inception_v3 --device "$DEVICE" "${BENCH[@]}" \
+timeout "$T_BENCH" "$PY" bench/methods.py --arch inception_v3 densenet121 --device "$DEVICE" "${BENCH[@]}" \
   --out "$OUT/methods_gpu.json" || { echo "methods: exit $?"; status=1; }
 ls -la "$OUT"
 exit $status

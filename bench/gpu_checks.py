@@ -2,9 +2,10 @@
 
     python bench/gpu_checks.py --device cuda --size 320 --out results/bench/gpu_checks.json
 
-* a classifier training step (forward, loss, backward, Adam) in full precision and under the
-  project's bfloat16 autocast (`salaudit.training.autocast`): finite loss, weights changed;
-  images/s of a few steps;
+* a classifier training step (forward, loss, backward, Adam) in full precision, under the
+  project's bfloat16 autocast (`salaudit.training.autocast`), and bf16 in channels-last memory
+  format (what `classifiers.memory_format: auto` trains with on CUDA): finite loss, weights
+  changed; images/s of a few steps;
 * every saliency method on the device (reduced settings): shape, finite, range [0, 1];
 * GRAD maps on the device match the CPU maps of the same model and images (TF32 convolutions
   on the GPU: compared with a tolerance, mean |diff| <= 0.02 and Pearson r >= 0.98).
@@ -49,12 +50,13 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def train_steps(arch, size, batch, steps, device, bf16: bool) -> dict:
+def train_steps(arch, size, batch, steps, device, bf16: bool, channels_last: bool = False) -> dict:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = models.build_model(arch).to(device).train()
+    model = models.build_model(arch).to(device, memory_format=fmt).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    x = models.preprocess(B.demo_like_images(batch, size, seed=1)).to(device)
+    x = models.preprocess(B.demo_like_images(batch, size, seed=1)).to(device, memory_format=fmt)
     y = (torch.arange(batch) % 2).to(device)
     before = [p.detach().clone() for p in model.parameters()]
     ctx = training.autocast(device) if bf16 else torch.autocast(device.type, enabled=False)
@@ -74,7 +76,7 @@ def train_steps(arch, size, batch, steps, device, bf16: bool) -> dict:
     changed = sum(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters()))
     ok = all(np.isfinite(losses)) and changed > 0
     return {"ok": bool(ok), "losses": losses, "params_changed": changed, "images_per_s": steps * batch / dt,
-            "autocast_bf16": bf16}
+            "autocast_bf16": bf16, "channels_last": channels_last, "batch": batch, "size": size}
 
 
 def method_on_device(method, model, images, arch, device) -> dict:
@@ -133,10 +135,12 @@ def main(args):
             {k: v for k, v in result.items() if k != "traceback"}, default=float)[:300], flush=True)
         out.write_text(json.dumps(report, indent=2, default=float))
 
+    # what the workflow trains with on a GPU: bf16 autocast, channels-last (memory_format: auto)
     for arch in args.archs:
-        for bf16 in (False, True):
-            record(f"train_step/{arch}/{'bf16' if bf16 else 'fp32'}",
-                   lambda: train_steps(arch, args.size, args.batch, args.steps, device, bf16))
+        for bf16, channels_last in ((False, False), (True, False), (True, True)):
+            name = ("bf16" if bf16 else "fp32") + ("_channels_last" if channels_last else "")
+            record(f"train_step/{arch}/{name}",
+                   lambda: train_steps(arch, args.size, args.batch, args.steps, device, bf16, channels_last))
     arch = args.archs[0]
     torch.manual_seed(0)
     model = models.build_model(arch).to(device).eval()

@@ -142,6 +142,71 @@ def saliency_overhead(workdir: Path, rows: list[dict]) -> dict:
             "note": None if jobs else "no saliency / randomized_saliency benchmark files: rules not in this workflow yet"}
 
 
+def training_throughput(workdir: Path, rows: list[dict]) -> dict:
+    """Per architecture: classifier jobs, mean training images/s (``train_images_per_s`` of
+    each fold's metrics.json: images trained / seconds of the training epochs, validation
+    included), mean job seconds (benchmark ``s``: start-up, loading, test predictions and
+    saving too) and the memory format used."""
+    seconds = {r["file"]: r.get("s") for r in rows if r["rule"] == "train_classifier"}
+    out: dict[str, dict] = {}
+    for path in sorted(Path(workdir).glob("results/*/models/*/fold*/metrics.json")):
+        m = json.loads(path.read_text())
+        dataset, arch, fold = path.parts[-5], path.parts[-3], path.parts[-2]
+        a = out.setdefault(arch, {"jobs": 0, "images_per_s": [], "job_s": [], "memory_format": set()})
+        a["jobs"] += 1
+        a["images_per_s"].append(m.get("train_images_per_s"))
+        a["job_s"].append(seconds.get(f"{dataset}/models/{arch}/{fold}/train.tsv"))
+        a["memory_format"].add(m.get("memory_format", "contiguous"))
+    for a in out.values():
+        a["images_per_s"] = float(np.mean([v for v in a["images_per_s"] if v])) if any(a["images_per_s"]) else None
+        a["job_s"] = float(np.mean([v for v in a["job_s"] if v])) if any(a["job_s"]) else None
+        a["memory_format"] = "/".join(sorted(a["memory_format"]))
+    return out
+
+
+CONTROLS = ("random",)  # maps that must fail every criterion (the criteria issue adds more)
+CRITERIA = ("utility", "randomization", "repeatability", "reproducibility")
+
+
+def headline(workdir: Path) -> dict | None:
+    """The paper's headline on a finished run (issue 13's demo target 4), per dataset: the
+    localizer's mean AUPRC above the average mask's and every saliency method's; every control
+    FAILs every criterion; GBP FAILs randomization; no trained map degenerate outside the
+    controls. None when the run has no scorecard."""
+    results = Path(workdir) / "results"
+    if not (results / "scorecard.csv").exists():
+        return None
+    card = pd.read_csv(results / "scorecard.csv")
+    utility = pd.read_csv(results / "tables" / "utility.csv")
+    scores = {}
+    for dataset, rows in utility.groupby("dataset"):
+        mean = {(r.source, r.method): r.mean_auprc for r in rows.itertuples()}
+        localizer = next(v for (src, _), v in mean.items() if src == "localizer")
+        methods = {m: v for (src, m), v in mean.items() if src == "trained" and m not in CONTROLS}
+        best = max(methods, key=methods.get)
+        ds = card[card["dataset"] == dataset]
+        controls_fail = bool((ds[ds["method"].isin(CONTROLS) & ds["criterion"].isin(CRITERIA)]["verdict"] == "FAIL").all())
+        gbp = ds[(ds["method"] == "gbp") & (ds["criterion"] == "randomization")]["verdict"].tolist()
+        degenerate = 0
+        for table in ("utility",):
+            path = results / dataset / "scores" / f"{table}.csv"
+            if path.exists():
+                t = pd.read_csv(path, keep_default_na=False)
+                degenerate += int(((t["source"] == "trained") & ~t["method"].isin(CONTROLS) & (t["reason"] != "")).sum())
+        checks = {
+            "localizer_beats_average_mask": bool(localizer > mean[("average_mask", "average_mask")]),
+            "localizer_beats_every_method": bool(localizer > methods[best]),
+            "controls_fail_everything": controls_fail,
+            "gbp_fails_randomization": gbp == ["FAIL"],
+            "no_degenerate_trained_maps": degenerate == 0,
+        }
+        scores[dataset] = {"localizer": float(localizer), "average_mask": float(mean[("average_mask", "average_mask")]),
+                           "best_method": best, "best_method_auprc": float(methods[best]),
+                           "degenerate_trained_maps": degenerate, "checks": checks,
+                           "verdict": "PASS" if all(checks.values()) else "MISS"}
+    return scores
+
+
 def analyze(args, extra: dict | None = None) -> dict:
     workdir = Path(args.workdir)
     rows = collect_benchmarks(workdir)
@@ -153,7 +218,8 @@ def analyze(args, extra: dict | None = None) -> dict:
     result = {"kind": "pipeline", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": B.machine_info(), "workdir": str(workdir), "stages": stages,
               "peak_job_rss_gb": peak_job_gb,
-              "concurrent_upper_bound_gb": sum(top) / 1000, "overhead": saliency_overhead(workdir, rows)}
+              "concurrent_upper_bound_gb": sum(top) / 1000, "overhead": saliency_overhead(workdir, rows),
+              "training": training_throughput(workdir, rows), "headline": headline(workdir)}
     if extra:
         result.update(extra)
     snake_gb = (extra or {}).get("run", {}).get("max_rss_gb")
@@ -165,6 +231,8 @@ def analyze(args, extra: dict | None = None) -> dict:
         "noop_rerun": B.check("noop_rerun", (extra or {}).get("noop", {}).get("wall_s")),
         "peak_memory": B.check("peak_memory", peak),
     }
+    if result["headline"]:
+        result["verdicts"]["headline"] = "PASS" if all(h["verdict"] == "PASS" for h in result["headline"].values()) else "MISS"
     return result
 
 

@@ -34,6 +34,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-dir", default=".",
                         help="working folder of the reference run, holding its benchmarks/ (default: .)")
     parser.add_argument("--snakefile", default=str(REPO / "Snakefile"))
+    parser.add_argument("--gpu-figures", default=None,
+                        help="folder with bench/gpu.sh's gpu_checks.json and methods_gpu.json (e.g. bench/gpu_results): "
+                             "also estimate the torch jobs on that GPU, one job at a time")
     return parser
 
 
@@ -87,6 +90,29 @@ def main(args: argparse.Namespace) -> None:
               " as --reference-dir/--reference-config).")
     print("Training hours assume every epoch runs (early stopping ends sooner); queueing and jobs"
           " competing for cores are not included.")
+    if args.gpu_figures:
+        gpu_table(args.gpu_figures, pending, target, rates)
+
+
+def gpu_table(folder: str, pending: list[est.Job], target: est.Context, rates: dict) -> None:
+    """The pending jobs with the torch rules on the GPU of the figures in ``folder``."""
+    import json
+
+    folder = Path(folder)
+    checks, methods = (json.loads((folder / name).read_text()) for name in ("gpu_checks.json", "methods_gpu.json"))
+    gpu = est.gpu_rates(checks, methods, target, rates)
+    rows = est.estimate(pending, target, {**rates, **gpu}, gpu_rules_on_gpu=False, gpu_rules=est.GPU_RULES)
+    machine = methods.get("machine") or checks.get("machine") or {}
+    print(f"\nOn one {machine.get('gpu', 'GPU')} (figures of {folder}: methods measured {methods.get('date', '?')}, "
+          f"{checks.get('size')} px training steps), torch jobs one at a time:\n")
+    print(est.format_table(rows))
+    gpu_rows = sorted((r for r in rows if r.gpu_hours), key=lambda r: -r.gpu_hours)
+    if gpu_rows:
+        total = sum(r.gpu_hours for r in gpu_rows)
+        share = ", ".join(f"{r.rule} {r.gpu_hours:.2f} h ({r.gpu_hours / total:.0%})" for r in gpu_rows)
+        print(f"\nGPU hours: {total:.2f} in all: {share}.")
+        for key in sorted(k for k in gpu if k[0] in ("saliency", "train_localizer")):
+            print(f"  {' '.join(key)}: {gpu[key]['basis']}")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,12 @@ def passes_per_image(config: dict) -> int:
     return salaudit_methods.total_passes(saliency_methods(config)) + 1
 
 
+def localizer_epochs(config: dict, localizer: str) -> int:
+    """``localizers.<localizer>.epochs`` when set, else ``localizers.epochs``."""
+    section = config["localizers"]
+    return int((section.get(localizer) or {}).get("epochs", section["epochs"]))
+
+
 @dataclass(frozen=True)
 class Scaling:
     """A rule's work formula and the wildcards whose jobs share one calibration."""
@@ -189,7 +195,7 @@ SCALING: dict[str, Scaling] = {
         key=("arch",), doc="S^2 x (training + validation images) x epochs (maximum; early stopping ends sooner)"),
     "train_localizer": Scaling(
         lambda j, c: c.S2() * (c.train_images(j.wildcards["dataset"]) + c.pool_images(j.wildcards["dataset"]) / c.config["folds"])
-        * c.config["localizers"]["epochs"],
+        * localizer_epochs(c.config, j.wildcards["localizer"]),
         key=("localizer",), doc="S^2 x (training + validation images) x epochs (maximum)"),
     "saliency": Scaling(
         lambda j, c: c.S2() * c.n_eval() * passes_per_image(c.config) * c.config["folds"],
@@ -222,10 +228,15 @@ def calibration_keys(job: Job) -> list[tuple]:
 # Dataset sizes
 
 
-def count_label_ids(fmt: str, root: str | Path) -> int:
-    """Distinct images in a Kaggle label file (SIIM ImageId / RSNA patientId)."""
+def count_label_ids(fmt: str, root: str | Path, classes=None) -> int:
+    """Distinct images in a Kaggle label file (SIIM ImageId / RSNA patientId); with RSNA
+    ``classes``, only the patients of those classes in ``stage_2_detailed_class_info.csv``."""
     labels = pd.read_csv(Path(root) / salaudit_data.FORMATS[fmt]["labels"], dtype=str, skipinitialspace=True)
-    return int(labels.iloc[:, 0].nunique())
+    ids = set(labels.iloc[:, 0])
+    if classes is not None and fmt == "rsna":
+        info = pd.read_csv(Path(root) / salaudit_data.RSNA_CLASS_FILE, dtype=str, keep_default_na=False)
+        ids &= set(info.loc[info["class"].isin(classes), "patientId"])
+    return len(ids)
 
 
 def dataset_sizes(config: dict, workdir: str | Path = ".") -> dict[str, int]:
@@ -239,7 +250,7 @@ def dataset_sizes(config: dict, workdir: str | Path = ".") -> dict[str, int]:
         elif "demo" in spec:
             sizes[name] = int(spec["demo"].get("n_images", 200))
         else:
-            sizes[name] = count_label_ids(spec["format"], spec["root"])
+            sizes[name] = count_label_ids(spec["format"], spec["root"], spec.get("classes"))
     return sizes
 
 
@@ -282,14 +293,81 @@ def calibrate(reference_jobs: list[Job], reference: Context, benchmark_root: str
             for key, v in sums.items()}
 
 
+# --------------------------------------------------------------------------------------
+# Rates from GPU figures (bench/gpu.sh: gpu_checks.json, methods_gpu.json)
+
+GPU_RULES = frozenset({"train_classifier", "train_localizer", "saliency", "randomized_saliency"})
+TRAIN_STEPS = ("bf16_channels_last", "bf16", "fp32")  # what the workflow trains with on CUDA, first
+
+
+def method_seconds_per_map(arch_figures: dict, method: str, settings: dict) -> float:
+    """Seconds per map of ``method`` at the figures' size: the measured time when the figures
+    have the method, scaled by the passes of ``settings`` over the measured settings' passes;
+    else its passes times the figures' batched pass time per image (efficiency 1)."""
+    passes = salaudit_methods.passes_per_image(method, settings)
+    measured = arch_figures.get("methods", {}).get(method)
+    if measured and measured.get("seconds_per_map"):
+        measured_passes = max(measured.get("passes") or 1, 1)
+        return measured["seconds_per_map"] * max(passes, 1) / measured_passes
+    return passes * float(arch_figures.get("reference_pass_s_per_image") or 0.0)
+
+
+def gpu_rates(checks: dict, methods: dict, target: Context, cpu_rates: dict[tuple, dict]) -> dict[tuple, dict]:
+    """Seconds per unit of `SCALING` work on the GPU of the figures, for the torch rules:
+
+    * ``train_classifier``: 1 / (training images/s x S_ref^2) from ``gpu_checks.json``
+      (``train_step/<arch>/bf16_channels_last``, else bf16, else fp32);
+    * ``saliency`` / ``randomized_saliency``: the target config's methods' seconds per map at
+      S_ref (`method_seconds_per_map`, from ``methods_gpu.json``) over S_ref^2 x passes per image;
+    * ``train_localizer`` (no GPU figure): the CPU reference's rate times the classifiers' GPU
+      over CPU ratio (assumed: a localizer gains what the classifiers gain).
+
+    Work scales with S^2 from S_ref (the figures' size): an assumption for sizes far from it."""
+    rates: dict[tuple, dict] = {}
+    size = float(checks.get("size") or 320) ** 2
+    for name, check in (checks.get("checks") or {}).items():
+        parts = name.split("/")
+        if parts[0] != "train_step" or not check.get("ok") or not check.get("images_per_s"):
+            continue
+        arch, kind = parts[1], parts[2]
+        key = ("train_classifier", arch)
+        rank = TRAIN_STEPS.index(kind) if kind in TRAIN_STEPS else len(TRAIN_STEPS)
+        if key not in rates or rank < rates[key]["rank"]:
+            rates[key] = {"s": 1.0 / (check["images_per_s"] * size), "rank": rank, "basis": f"{kind} training step"}
+    msize = float(methods.get("size") or 320) ** 2
+    configured = saliency_methods(target.config)
+    passes = passes_per_image(target.config)
+    for arch, figures in (methods.get("archs") or {}).items():
+        per_map = sum(method_seconds_per_map(figures, m, settings) for m, settings in configured.items())
+        per_map += float(figures.get("reference_pass_s_per_image") or 0.0)  # the shared target forward (as 1 pass)
+        for rule in ("saliency", "randomized_saliency"):
+            rates[(rule, arch)] = {"s": per_map / (msize * passes), "basis": "methods' seconds per map"}
+    ratios = [rates[("train_classifier", arch)]["s"] / cpu_rates[("train_classifier", arch)]["s"]
+              for arch in {k[1] for k in rates if k[0] == "train_classifier"} if ("train_classifier", arch) in cpu_rates]
+    if ratios:
+        speedup = float(sum(ratios) / len(ratios))
+        for key, rate in cpu_rates.items():
+            if key[0] == "train_localizer":
+                rates[key] = {"s": rate["s"] * speedup, "basis": "CPU rate x the classifiers' GPU/CPU ratio"}
+    for rate in rates.values():
+        rate.pop("rank", None)
+        rate.setdefault("cpu_time", rate["s"])
+    for key in cpu_rates:  # a more specific CPU key (e.g. the randomization mode) must not win
+        if len(key) > 2 and key[:2] in rates:
+            rates[key] = rates[key[:2]]
+    return rates
+
+
 # Targets without a command: Snakemake never runs (or submits) anything for them.
 NOT_JOBS = frozenset({"all"})
 
 
-def estimate(pending: list[Job], target: Context, rates: dict[tuple, dict], gpu_rules_on_gpu: bool) -> list[RuleEstimate]:
+def estimate(pending: list[Job], target: Context, rates: dict[tuple, dict], gpu_rules_on_gpu: bool,
+             gpu_rules: frozenset[str] = frozenset()) -> list[RuleEstimate]:
     """Per rule: job count and hours of the pending jobs. A job that asks for a GPU
-    (resources gpu > 0, i.e. device: cuda) counts as GPU hours (its scaled wall time),
-    any other job as CPU hours (its scaled CPU time, i.e. core-hours)."""
+    (resources gpu > 0, i.e. device: cuda), or whose rule is in ``gpu_rules`` (the torch rules
+    when the rates come from GPU figures), counts as GPU hours (its scaled wall time), any
+    other job as CPU hours (its scaled CPU time, i.e. core-hours)."""
     rows: dict[str, RuleEstimate] = {}
     for job in pending:
         if job.rule in NOT_JOBS:
@@ -302,7 +380,7 @@ def estimate(pending: list[Job], target: Context, rates: dict[tuple, dict], gpu_
             row.unestimated += 1
             continue
         amount = work(job, target)
-        on_gpu = gpu_rules_on_gpu and job.gpus > 0
+        on_gpu = (gpu_rules_on_gpu and job.gpus > 0) or job.rule in gpu_rules
         if on_gpu:
             row.gpu_jobs += 1
             row.gpu_hours += amount * rate["s"] / 3600

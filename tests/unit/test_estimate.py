@@ -198,6 +198,13 @@ def test_dataset_sizes(tmp_path):
                         "rsna": {"format": "rsna", "demo": {"n_images": 99}},
                         "demo": {"format": "rsna", "demo": {"n_images": 7}}}}
     assert est.dataset_sizes(cfg, tmp_path / "work") == {"siim": 2, "rsna": 3, "demo": 7}
+    rsna = tmp_path / "rsna-download"
+    rsna.mkdir()
+    (rsna / "stage_2_train_labels.csv").write_text("patientId,x,y,width,height,Target\na,1,1,2,2,1\na,5,5,2,2,1\nb,,,,,0\nc,,,,,0\n")
+    (rsna / "stage_2_detailed_class_info.csv").write_text(
+        "patientId,class\na,Lung Opacity\na,Lung Opacity\nb,Normal\nc,No Lung Opacity / Not Normal\n")
+    cohort = {"datasets": {"rsna": {"format": "rsna", "root": str(rsna), "classes": ["Normal", "Lung Opacity"]}}}
+    assert est.dataset_sizes(cohort, tmp_path / "none") == {"rsna": 2}  # the paper's cohort: c excluded
 
 
 def test_missing_cpu_time_falls_back_to_wall(tmp_path):
@@ -205,3 +212,33 @@ def test_missing_cpu_time_falls_back_to_wall(tmp_path):
     path.write_text("s\th:m:s\n5.0\t0:00:05\n")
     measured = est.read_benchmark(path)
     assert measured["s"] == 5.0 and math.isnan(measured["cpu_time"])
+
+
+def test_gpu_rates_from_the_gpu_figures():
+    """Training from images/s of the bf16 channels-last step, maps from the methods' seconds per
+    map (passes rescaled to the target's settings), localizers from the classifiers' GPU/CPU ratio."""
+    checks = {"size": 100, "checks": {
+        "train_step/tiny_cnn/fp32": {"ok": True, "images_per_s": 50.0},
+        "train_step/tiny_cnn/bf16_channels_last": {"ok": True, "images_per_s": 200.0},
+        "train_step/tiny_cnn/bf16": {"ok": False, "error": "x"},
+    }}
+    methods = {"size": 100, "archs": {"tiny_cnn": {"reference_pass_s_per_image": 0.01, "methods": {
+        "grad": {"passes": 1, "seconds_per_map": 0.02}, "sg": {"passes": 25, "seconds_per_map": 0.5}}}}}
+    target = est.Context(config(image_size=200, saliency={"methods": ["grad", "sg", "gbp"], "sg": {"samples": 5}}),
+                         {"siim": 100})
+    cpu = {("train_classifier", "tiny_cnn"): {"s": 1e-3}, ("train_localizer", "unet"): {"s": 2e-3},
+           ("randomized_saliency", "tiny_cnn", "cascade"): {"s": 9.0}}
+    rates = est.gpu_rates(checks, methods, target, cpu)
+    assert rates[("randomized_saliency", "tiny_cnn", "cascade")] is rates[("randomized_saliency", "tiny_cnn")]
+    assert rates[("train_classifier", "tiny_cnn")]["s"] == pytest.approx(1 / (200.0 * 100 ** 2))
+    # grad 0.02 + sg 0.5 x 5/25 + gbp (not measured: 1 pass x 0.01) + the target forward 0.01
+    per_map = 0.02 + 0.1 + 0.01 + 0.01
+    assert est.passes_per_image(target.config) == 1 + 5 + 1 + 1
+    assert rates[("saliency", "tiny_cnn")]["s"] == pytest.approx(per_map / (100 ** 2 * 8))
+    ratio = (1 / (200.0 * 100 ** 2)) / 1e-3
+    assert rates[("train_localizer", "unet")]["s"] == pytest.approx(2e-3 * ratio)
+    job = est.Job("saliency", {"dataset": "siim", "arch": "tiny_cnn"})
+    (row,) = est.estimate([job], target, rates, gpu_rules_on_gpu=False, gpu_rules=est.GPU_RULES)
+    # S^2 x n_eval x passes x folds: the per-map time x 4 (200 px vs 100) x maps
+    assert row.gpu_hours == pytest.approx(per_map * 4 * target.n_eval() * target.config["folds"] / 3600)
+    assert row.cpu_hours == 0 and row.gpu_jobs == 1
