@@ -34,7 +34,7 @@ _INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d",
 ARCH_SPECS: dict[str, ArchSpec] = {
     # The paper's "Logits, 10 ... 1": fc, then the inception blocks from the top down.
     "inception_v3": ArchSpec(
-        min_size=75, head="fc", gradcam_layer="Mixed_7c", cpu_channels_last=True,
+        min_size=75, head="fc", gradcam_layer="Mixed_7c",
         cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
     ),
     "densenet121": ArchSpec(
