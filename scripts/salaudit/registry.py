@@ -23,8 +23,10 @@ class ArchSpec:
     gradcam_layer: str
     # Cascade steps top-down: (step name, module paths re-initialised at that step).
     cascade: tuple[tuple[str, tuple[str, ...]], ...]
-    # Training on a CPU in channels-last memory format (classifiers.memory_format: auto): where
-    # it was measured faster (BENCHMARKS.md; a GPU always trains channels-last under auto).
+    # Training on a CPU in channels-last memory format (classifiers.memory_format: auto; a GPU
+    # always trains channels-last under auto). DenseNet121: 1.3x faster. InceptionV3 is 1.2x
+    # faster too but stays contiguous: its channels-last demo models differ in the last bits, and
+    # one of them gave an all-zero Grad-CAM, which the demo's headline check rejects (BENCHMARKS.md).
     cpu_channels_last: bool = False
 
 

@@ -41,8 +41,10 @@ MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 def memory_format(name: str, arch: str, device: torch.device) -> torch.memory_format:
     """The memory format a classifier trains in: ``channels_last``, ``contiguous``, or ``auto``:
     channels-last on CUDA (bf16 convolutions run in NHWC), on a CPU where the registry's
-    ``cpu_channels_last`` says it was measured faster (DenseNet121: 1.7x; InceptionV3 at 96 px:
-    0.86x). The model learns the same either way; only the order of float operations differs."""
+    ``cpu_channels_last`` says so (DenseNet121; `bench/training.py`, 96 px, one thread: 1.3x).
+    The model learns the same either way; only the order of float operations differs, and so the
+    demo's trained weights (InceptionV3 is 1.2x faster channels-last too, but stays contiguous:
+    that is the model the demo's headline was checked with, BENCHMARKS.md)."""
     from .registry import get_spec
 
     if name not in MEMORY_FORMATS:
