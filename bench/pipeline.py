@@ -187,12 +187,11 @@ def headline(workdir: Path) -> dict | None:
         ds = card[card["dataset"] == dataset]
         controls_fail = bool((ds[ds["method"].isin(CONTROLS) & ds["criterion"].isin(CRITERIA)]["verdict"] == "FAIL").all())
         gbp = ds[(ds["method"] == "gbp") & (ds["criterion"] == "randomization")]["verdict"].tolist()
-        degenerate = 0
-        for table in ("utility",):
-            path = results / dataset / "scores" / f"{table}.csv"
-            if path.exists():
-                t = pd.read_csv(path, keep_default_na=False)
-                degenerate += int(((t["source"] == "trained") & ~t["method"].isin(CONTROLS) & (t["reason"] != "")).sum())
+        degenerate = 0  # the trained models' maps: every one is scored in scores/utility.csv
+        path = results / dataset / "scores" / "utility.csv"
+        if path.exists():
+            t = pd.read_csv(path, keep_default_na=False)
+            degenerate = int(((t["source"] == "trained") & ~t["method"].isin(CONTROLS) & (t["reason"] != "")).sum())
         checks = {
             "localizer_beats_average_mask": bool(localizer > mean[("average_mask", "average_mask")]),
             "localizer_beats_every_method": bool(localizer > methods[best]),

@@ -3,8 +3,9 @@
     python bench/training.py --size 96 --batch 16 --threads 1 --out results/bench/training.json
 
 For each architecture and memory format (contiguous, channels-last): images/s of full training
-steps (preprocessed batch, forward, cross-entropy, backward, Adam), the median of ``--steps``
-steps after one warm-up, on one process with ``--threads`` torch threads: the demo's
+steps (forward, cross-entropy, backward, Adam: `gpu_checks.train_steps`, the GPU checks' step,
+here in full precision on the CPU), ``--steps`` steps after one warm-up, on one process with
+``--threads`` torch threads: the demo's
 training jobs run so, two at a time on 2 cores. ``classifiers.memory_format: auto`` takes the
 faster format on a CPU from the registry (`salaudit.registry.ArchSpec.cpu_channels_last`);
 this benchmark is what that choice rests on. Never a test: it reports, it does not judge.
@@ -14,21 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "scripts"))
+sys.path.insert(0, str(HERE))
 
+from gpu_checks import train_steps  # noqa: E402
 from salaudit import bench as B  # noqa: E402
-from salaudit import models, registry  # noqa: E402
+from salaudit import registry  # noqa: E402
 
-FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+FORMATS = {"contiguous": False, "channels_last": True}  # name -> train_steps(channels_last=...)
 
 
 def get_args_parser():
@@ -42,32 +43,15 @@ def get_args_parser():
     return p
 
 
-def steps_per_second(arch: str, size: int, batch: int, steps: int, fmt: torch.memory_format) -> float:
-    """Images/s of training steps (median step time), as `salaudit.classifier` trains."""
-    torch.manual_seed(0)
-    model = models.build_model(arch).to(memory_format=fmt).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    images = B.demo_like_images(batch, size, seed=1)
-    y = torch.arange(batch) % 2
-    times = []
-    for i in range(steps + 1):
-        began = time.perf_counter()
-        x = models.preprocess(images).contiguous(memory_format=fmt)
-        optimizer.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        optimizer.step()
-        if i:  # the first step warms up (oneDNN primitive creation)
-            times.append(time.perf_counter() - began)
-    return batch / statistics.median(times)
-
-
 def main(args) -> dict:
     torch.set_num_threads(args.threads)
     report = {"kind": "training", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": B.machine_info(), "size": args.size, "batch": args.batch, "threads": args.threads,
               "command": " ".join(["python"] + sys.argv), "archs": {}}
     for arch in args.arch:
-        rates = {name: steps_per_second(arch, args.size, args.batch, args.steps, fmt) for name, fmt in FORMATS.items()}
+        rates = {name: train_steps(arch, args.size, args.batch, args.steps, torch.device("cpu"), bf16=False,
+                                   channels_last=channels_last)["images_per_s"]
+                 for name, channels_last in FORMATS.items()}
         auto = "channels_last" if registry.get_spec(arch).cpu_channels_last else "contiguous"
         report["archs"][arch] = {"images_per_s": rates, "auto_on_cpu": auto,
                                  "channels_last_speedup": rates["channels_last"] / rates["contiguous"]}

@@ -325,15 +325,12 @@ def gpu_rates(checks: dict, methods: dict, target: Context, cpu_rates: dict[tupl
     Work scales with S^2 from S_ref (the figures' size): an assumption for sizes far from it."""
     rates: dict[tuple, dict] = {}
     size = float(checks.get("size") or 320) ** 2
-    for name, check in (checks.get("checks") or {}).items():
-        parts = name.split("/")
-        if parts[0] != "train_step" or not check.get("ok") or not check.get("images_per_s"):
-            continue
-        arch, kind = parts[1], parts[2]
-        key = ("train_classifier", arch)
-        rank = TRAIN_STEPS.index(kind) if kind in TRAIN_STEPS else len(TRAIN_STEPS)
-        if key not in rates or rank < rates[key]["rank"]:
-            rates[key] = {"s": 1.0 / (check["images_per_s"] * size), "rank": rank, "basis": f"{kind} training step"}
+    steps = checks.get("checks") or {}
+    for arch in sorted({name.split("/")[1] for name in steps if name.startswith("train_step/")}):
+        usable = [(kind, steps.get(f"train_step/{arch}/{kind}") or {}) for kind in TRAIN_STEPS]
+        kind, check = next(((k, c) for k, c in usable if c.get("ok") and c.get("images_per_s")), (None, None))
+        if check:
+            rates[("train_classifier", arch)] = {"s": 1.0 / (check["images_per_s"] * size), "basis": f"{kind} training step"}
     msize = float(methods.get("size") or 320) ** 2
     configured = saliency_methods(target.config)
     passes = passes_per_image(target.config)
@@ -350,7 +347,6 @@ def gpu_rates(checks: dict, methods: dict, target: Context, cpu_rates: dict[tupl
             if key[0] == "train_localizer":
                 rates[key] = {"s": rate["s"] * speedup, "basis": "CPU rate x the classifiers' GPU/CPU ratio"}
     for rate in rates.values():
-        rate.pop("rank", None)
         rate.setdefault("cpu_time", rate["s"])
     for key in cpu_rates:  # a more specific CPU key (e.g. the randomization mode) must not win
         if len(key) > 2 and key[:2] in rates:
