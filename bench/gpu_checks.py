@@ -3,9 +3,9 @@
     python bench/gpu_checks.py --device cuda --size 320 --out results/bench/gpu_checks.json
 
 * a classifier training step (forward, loss, backward, Adam) in full precision, under the
-  project's bfloat16 autocast (`salaudit.training.autocast`), and bf16 in channels-last memory
-  format (what `classifiers.memory_format: auto` trains with on CUDA): finite loss, weights
-  changed; images/s of a few steps;
+  project's bfloat16 autocast (`salaudit.models.training.autocast`), and bf16 in channels-last
+  memory format (what `classifiers.memory_format: auto` trains with on CUDA): finite loss,
+  weights changed; images/s of a few steps;
 * every saliency method on the device (reduced settings): shape, finite, range [0, 1];
 * GRAD maps on the device match the CPU maps of the same model and images (TF32 convolutions
   on the GPU: compared with a tolerance, mean |diff| <= 0.02 and Pearson r >= 0.98).
@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from salaudit import bench as B  # noqa: E402
-from salaudit import methods as M  # noqa: E402
-from salaudit import models, training  # noqa: E402
+import benchlib as B  # bench/benchlib.py (bench/ is this script's folder)
+from salaudit.saliency import methods as M
+from salaudit import models
+from salaudit.models import training
 
 FAST = {"sg": {"samples": 4}, "ig": {"steps": 4}, "sig": {"samples": 2, "steps": 3}, "xrai": {"steps": 4}}
 

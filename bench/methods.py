@@ -7,8 +7,8 @@ Per architecture (untrained model from the registry, eval mode, demo-like images
 
 * reference: the median time of one batched forward+backward pass (gradient of the sum of the
   predicted-class logits wrt the input) at ``--batch`` images;
-* project path: `salaudit.methods.compute_maps` on batches of ``--batch`` images, the target
-  classes given (as the workflow does: one forward pass per batch shared by every method, timed
+* project path: `salaudit.saliency.methods.compute_maps` on batches of ``--batch`` images, the
+  target classes given (as the workflow does: one forward pass per batch shared by every method, timed
   apart as ``shared_target_forward_s_per_map``); seconds per map, maps/s and efficiency = (P × reference pass / batch) / seconds per map, P =
   `passes_per_image`;
 * usual way: one image at a time, batch 1; SG/IG/SIG/XRAI through PAIR's ``saliency.core``
@@ -26,6 +26,9 @@ Methods whose paper settings cost hundreds of passes per image (SIG 250, XRAI 20
 batch that crosses ``--time-budget`` seconds. The JSON records what ran. Every step is
 wrapped: one failure is recorded as ``error`` and the rest still runs; the JSON is rewritten
 after every method, so an interrupted run keeps what it measured.
+
+One script (about 370 lines) on purpose: each method's timing harness sits beside the others so
+that every method is timed the same way; the pure helpers are in bench/benchlib.py.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-from salaudit import bench as B  # noqa: E402
-from salaudit import methods as M  # noqa: E402
-from salaudit import models, seeds  # noqa: E402
+import benchlib as B  # bench/benchlib.py (bench/ is this script's folder)
+from salaudit import models
+from salaudit import seeds
+from salaudit.saliency import methods as M
+from salaudit.saliency import xrai as X
+from salaudit.saliency.gradients import max_batch_of
+from salaudit.saliency.postprocess import _postprocess_on_device
 
 ALL_METHODS = ("grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai")
 SLOW_METHODS = ("sig", "xrai")
@@ -116,7 +121,7 @@ def warmup_settings(method, settings, batch) -> dict:
     """Settings for one untimed warm-up call (imports, allocator, cuDNN/oneDNN choices) that
     costs about one internal chunk of the timed call, with the same chunk shape where possible."""
     s = M.resolve_settings(method, settings)
-    mb = M._max_batch(s)
+    mb = max_batch_of(s.get("max_batch"))
     if method == "sg":  # one noisy sample of every image per pass
         return {**settings, "samples": 1}
     if method == "ig":
@@ -134,20 +139,21 @@ def warm_up(method, model, images, settings, arch, batch) -> None:
 
 
 def postprocess_cost(images, device, repeats: int = 3) -> dict:
-    """Seconds per map of `salaudit.methods.postprocess` on the CPU path (float64 numpy, the
-    attributions copied to the host first) vs its on-device path (float32, what CUDA tensors get)."""
+    """Seconds per map of `salaudit.saliency.postprocess.postprocess` on the CPU path (float64
+    numpy, the attributions copied to the host first) vs its on-device path (float32, what CUDA
+    tensors get)."""
     attr = torch.randn(images.shape, generator=torch.Generator().manual_seed(0)).to(device)
     cur = statistics.median(timed(lambda: M.postprocess(attr.cpu()), device)[1] for _ in range(repeats))
-    new = statistics.median(timed(lambda: M._postprocess_on_device(attr, False), device)[1] for _ in range(repeats))
-    diff = float(np.abs(M.postprocess(attr.cpu())[0] - M._postprocess_on_device(attr, False)[0]).max())
+    new = statistics.median(timed(lambda: _postprocess_on_device(attr, False), device)[1] for _ in range(repeats))
+    diff = float(np.abs(M.postprocess(attr.cpu())[0] - _postprocess_on_device(attr, False)[0]).max())
     n = images.shape[0]
     return {"current_s_per_map": cur / n, "on_device_s_per_map": new / n, "max_abs_diff": diff}
 
 
 def project_path(method, model, images, settings, arch, batch, n, budget, device) -> dict:
     """compute_maps on chunks of ``batch`` images until ``n`` maps or the time budget."""
-    # As in the workflow (`salaudit.maps.compute_all`): the target classes of a batch come from
-    # one forward pass shared by every method; it is timed apart and not charged to a method.
+    # As in the workflow (`salaudit.saliency.maps.compute_all`): the target classes of a batch come
+    # from one forward pass shared by every method; it is timed apart and not charged to a method.
     done, total, forward = 0, 0.0, 0.0
     while done < n:
         chunk = images[done:min(n, done + batch)]
@@ -236,12 +242,12 @@ def xrai_parts(model, second_model, images, settings, arch, n, device, config_st
     targets = M.predicted_class(second_model, imgs)
     segs, seg_t = [], []
     for im in imgs:
-        seg, dt = timed(lambda: M.xrai_segments(im), device)
+        seg, dt = timed(lambda: X.xrai_segments(im), device)
         segs.append(seg)
         seg_t.append(dt)
-    attrs, passes = timed(lambda: M.xrai_attribution(second_model, imgs, targets, steps=s["steps"],
+    attrs, passes = timed(lambda: X.xrai_attribution(second_model, imgs, targets, steps=s["steps"],
                                                      max_batch=s["max_batch"]), device)
-    _, select = timed(lambda: [M.xrai_regions(a, sg, area_threshold=s["area_threshold"])
+    _, select = timed(lambda: [X.xrai_regions(a, sg, area_threshold=s["area_threshold"])
                                for a, sg in zip(attrs, segs)], device)
 
     def cache_ratio(run_settings: dict) -> dict:

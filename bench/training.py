@@ -21,13 +21,10 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "scripts"))
-sys.path.insert(0, str(HERE))
-
-from gpu_checks import train_steps  # noqa: E402
-from salaudit import bench as B  # noqa: E402
-from salaudit import registry  # noqa: E402
+# bench/ is this script's folder, so its helpers import as modules
+import benchlib as B
+from gpu_checks import train_steps
+from salaudit import registry
 
 FORMATS = {"contiguous": False, "channels_last": True}  # name -> train_steps(channels_last=...)
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salaudit import baselines, data
+from salaudit import files, layout
+from salaudit.datasets.tables import read_manifest
+from salaudit.evaluation.baselines import average_mask
 
 
 def get_args_parser():
@@ -23,10 +25,14 @@ def get_args_parser():
 
 
 def main(args):
-    masks = np.load(Path(args.data) / "masks.npy", mmap_mode="r")
-    manifest = data.read_manifest(Path(args.data) / "manifest.csv")
+    try:
+        masks = files.load_npy(Path(args.data) / layout.file_name(layout.MASKS))
+    except ValueError as err:  # a damaged masks.npy: one line naming it and the rule that remakes it
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    manifest = read_manifest(Path(args.data) / layout.file_name(layout.MANIFEST))
     splits = pd.read_csv(args.splits, dtype={"image_id": str})
-    mean = baselines.average_mask(masks, manifest["label"].to_numpy(), splits)
+    mean = average_mask(masks, manifest["label"].to_numpy(), splits)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, mean)
     print(f"average mask of {int(((splits.split == 'train') & (manifest.label == 1)).sum())} positive training "

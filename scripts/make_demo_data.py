@@ -1,15 +1,16 @@
 """Write a synthetic demo dataset in the layout of the SIIM-ACR or RSNA Kaggle download.
 
 Example:
-    python scripts/make_demo_data.py --format siim --out data/demo/siim --n-images 200 --seed 1
+    python scripts/make_demo_data.py --format siim --out data/demo/siim --demo '{"n_images": 200, "seed": 1}'
 
-See `salaudit.demo` for what is simulated and the files written.
+See `salaudit.datasets.demo` for what is simulated and the files written.
 """
 
 import sys
 import time
 
-from salaudit.demo import FORMATS, write_demo
+from salaudit import config
+from salaudit.datasets.demo import FORMATS, write_demo
 
 REPORT_EVERY = 50
 
@@ -20,11 +21,9 @@ def get_args_parser(add_help=True):
     parser = argparse.ArgumentParser(description="Synthetic chest X-ray demo data", add_help=add_help)
     parser.add_argument("--format", required=True, choices=FORMATS, help="layout and lesion type to write")
     parser.add_argument("--out", required=True, help="dataset root folder (created if missing)")
-    parser.add_argument("--n-images", type=int, default=200, help="number of images (at least 4)")
-    parser.add_argument(
-        "--positive-fraction", type=float, default=0.5, help="fraction of images with a lesion, in (0, 1)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="same arguments give byte-identical files")
+    parser.add_argument("--demo", type=config.demo_block, default="{}", metavar="JSON",
+                        help="the dataset's demo block: n_images, positive_fraction, seed (absent: the schema's "
+                             "defaults); the same block gives byte-identical files")
     return parser
 
 
@@ -38,7 +37,8 @@ def main(args):
 
     try:
         truth = write_demo(
-            args.format, args.out, args.n_images, args.positive_fraction, args.seed, progress=progress
+            args.format, args.out, args.demo["n_images"], args.demo["positive_fraction"], args.demo["seed"],
+            progress=progress
         )
     except ValueError as err:
         print(f"ERROR: {err}", file=sys.stderr)

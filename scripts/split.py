@@ -10,27 +10,28 @@ from the file and its train+val images form the fold pool.
 import argparse
 import sys
 
-from salaudit import data, splits
+from salaudit import config
+from salaudit.datasets import splits
+from salaudit.datasets.tables import read_manifest
 
 
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split-file", default=None, help="optional paper-format split file")
+    parser.add_argument("--split-file", help="optional paper-format split file")
+    config.settings_argument(parser)
     return parser
 
 
 def main(args):
-    manifest = data.read_manifest(args.manifest)
+    manifest = read_manifest(args.manifest)
+    folds, seed = args.settings["folds"], args.settings["seed"]
     try:
         if args.split_file:
-            table, notes = splits.splits_from_file(manifest, args.split_file, args.folds, args.seed)
+            table, notes = splits.splits_from_file(manifest, args.split_file, folds, seed)
         else:
-            table, notes = splits.make_splits(manifest, args.test_fraction, args.folds, args.seed), []
+            table, notes = splits.make_splits(manifest, args.settings["test_fraction"], folds, seed), []
     except splits.SplitError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1

@@ -1,12 +1,18 @@
-"""Train one classifier fold and write model.pt, metrics.json and predictions.csv.
+"""Train one classifier fold and write model.pt, metrics.json and predictions.csv (rule
+``train_classifier``; the work: `salaudit.models.classifier.train_classifier`).
 
-    python scripts/train_classifier.py --data results/siim/data --splits results/siim/splits.csv \
-        --arch inception_v3 --fold 0 --out results/siim/models/inception_v3/fold0
+    python scripts/train_classifier.py --data results/siim/data --splits results/siim/splits.csv \\
+        --arch inception_v3 --fold 0 --out results/siim/models/inception_v3/fold0 \\
+        --settings '{"seed": 0, "device": "auto", "classifiers": {"epochs": 10}}'
 
-A checkpoint of the training state (train_state.pt in --out) is written after an epoch when
---checkpoint-seconds have passed since the last one (0: every epoch); rerunning an interrupted
-job resumes after the last saved epoch. It is removed once
-model.pt is written.
+``--settings``: the config's ``seed``, ``device`` and ``classifiers`` block (absent keys: the
+schema's defaults). ``--permute-labels`` (rule ``train_label_randomized``): the labels of the fold
+pool (train and validation rows) are permuted before training, the test labels kept: Adebayo et
+al.'s data randomization test. A checkpoint of the training state (train_state.pt in --out) is written after
+an epoch when --checkpoint-seconds have passed since the last one (0: every epoch); rerunning an
+interrupted job resumes after the last saved epoch. It is removed once model.pt is written.
+A finished job's outputs are kept in --out/.salaudit-cache (`salaudit.jobcache`): rerunning it
+with the same code, arguments and input bytes restores them instead of training again.
 """
 
 import argparse
@@ -17,31 +23,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from salaudit import classifier, data, models, training
+from salaudit import jobcache, layout, models
+from salaudit.datasets.splits import fold_indices
+from salaudit.datasets.tables import converted_files, load_converted
+from salaudit.models import classifier, training
 
 
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="folder with images.npy and manifest.csv")
+    parser.add_argument("--data", required=True, help="folder with images.npy, masks.npy and manifest.csv")
     parser.add_argument("--splits", required=True)
     parser.add_argument("--arch", required=True, help=f"one of {', '.join(models.ARCHITECTURES)}")
-    parser.add_argument("--fold", type=int, required=True)
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping")
-    parser.add_argument("--no-augment", dest="augment", action="store_false")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (every draw: its stream of salaudit.seeds)")
-    parser.add_argument("--pretrained", default=None, help="local weights file (nothing is downloaded)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    parser.add_argument("--memory-format", default="auto", choices=training.MEMORY_FORMATS,
-                        help="auto: channels-last on CUDA, on a CPU where the architecture trains faster so")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    parser.add_argument("--checkpoint-seconds", type=float, default=training.CHECKPOINT_SECONDS,
-                        help="save the resumable training state after an epoch once this many seconds have passed "
-                             "since the last save (0: after every epoch)")
+    parser.add_argument("--permute-labels", action="store_true",
+                        help="train on permuted labels (the data randomization test; same seeds, epochs, selection)")
+    training.add_training_arguments(parser)
     return parser
 
 
@@ -52,29 +47,34 @@ def main(args):
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = classifier.TrainSettings(
-        arch=args.arch, fold=args.fold, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, patience=args.patience, augment=args.augment, seed=args.seed,
-        pretrained=args.pretrained, memory_format=args.memory_format,
-    )
+    settings = classifier.TrainSettings.from_config(args.settings, args.arch, args.fold, args.permute_labels)
+    state = out / layout.TRAIN_STATE
+    outputs = [out / layout.file_name(t) for t in (layout.CLASSIFIER_MODEL, layout.CLASSIFIER_METRICS, layout.PREDICTIONS)]
     try:
-        images, _, manifest, splits = data.load_converted(args.data, args.splits)
-        device = training.resolve_device(args.device)
+        images, _, manifest, splits = load_converted(args.data, args.splits)
+        inputs = converted_files(args.data) + [args.splits] + ([settings.pretrained] if settings.pretrained else [])
+        cache = jobcache.JobCache(__file__, vars(args), inputs, [out], "train")
+        if cache.restore():
+            state.unlink(missing_ok=True)
+            return 0
+        device = training.resolve_device(args.settings["device"])
         model, metrics, test_probs = classifier.train_classifier(
-            images, manifest["label"].to_numpy(), splits, settings, out / "train_state.pt", device,
+            images, manifest["label"].to_numpy(), splits, settings, state, device, log=print,
             checkpoint_seconds=args.checkpoint_seconds,
         )
-    except (models.ModelError, ValueError, RuntimeError) as err:
+    except (models.ModelError, OSError, ValueError, RuntimeError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-    models.save_checkpoint(out / "model.pt", model, args.arch, settings=asdict(settings),
-                           image_size=int(images.shape[-1]), metrics={k: v for k, v in metrics.items() if k != "history"})
+    models.save_checkpoint(outputs[0], model, "classifier", args.arch,
+                           asdict(settings), images.shape[-1], metrics={k: v for k, v in metrics.items() if k != "history"})
     metrics["versions"] = models.library_versions()
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _, _, test_idx = classifier.fold_indices(splits, args.fold)
-    pd.DataFrame({"image_id": manifest["image_id"].to_numpy()[test_idx],
-                  "label": manifest["label"].to_numpy()[test_idx], "prob": test_probs}).to_csv(out / "predictions.csv", index=False)
-    (out / "train_state.pt").unlink(missing_ok=True)
+    outputs[1].write_text(json.dumps(metrics, indent=2))
+    _, _, test_idx = fold_indices(splits, args.fold)
+    predictions = pd.DataFrame({"image_id": manifest["image_id"].to_numpy()[test_idx],
+                                "label": manifest["label"].to_numpy()[test_idx], "prob": test_probs})
+    predictions.to_csv(outputs[2], index=False)
+    cache.store(outputs)
+    state.unlink(missing_ok=True)
     print(f"best epoch {metrics['best_epoch']}: val AUROC {metrics['val_auroc']:.4f}, "
           f"test AUROC {metrics['test_auroc']:.4f}, {metrics['seconds']:.1f} s on {metrics['device']}")
     return 0

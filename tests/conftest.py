@@ -1,26 +1,14 @@
-"""Shared test fixtures and helpers."""
-
-import os
-import sys
-from pathlib import Path
+"""Shared test fixtures; shared helpers live in tests/helpers/."""
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+from helpers.repo import REPO
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def repo():
+    """The repository root (a checkout: Snakefile, scripts/, profiles/, envs/, README.md)."""
     return REPO
-
-
-def tool_env():
-    """Environment for subprocesses: the interpreter running the tests comes first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(REPO / "scripts")
-    return env
 
 
 @pytest.fixture(scope="session")

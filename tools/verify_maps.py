@@ -1,6 +1,9 @@
 """Independent check of saved saliency maps: recompute them with PAIR's `saliency` library (the one
 the paper's scripts call, through its framework-agnostic core API) and the paper's post-processing,
 and compare with the workflow's files.
+One self-contained file (about 390 lines) on purpose: it must not share code with the method
+modules it checks (it imports only `salaudit.seeds` and the checkpoint loader), so a reader can
+audit it alone.
 
     python tools/verify_maps.py --results results --dataset siim --arch inception_v3 --fold 0 \\
         --configfile config.yaml     # the run's config: its method settings, batches, seed, threads
@@ -29,14 +32,16 @@ Batches: on a CPU the kernels give a deep net's gradients different last bits fo
 composition, and the 99th-percentile clip and XRAI's region ranking can turn those into visible
 differences. PAIR runs one image at a time; here one PAIR call per image of a workflow batch runs
 in its own thread, and their model calls meet and go through the model as one pass, image after
-image: the passes the workflow makes (`salaudit.methods`, "Passes through the model"). Give the
-run's config (``--configfile``): batch size, ``max_batch`` and ``torch_threads`` come from it.
+image: the passes the workflow makes (`salaudit.saliency.methods`, "Passes through the model").
+Give the run's config (``--configfile``): batch size, ``max_batch`` and ``torch_threads`` come
+from it.
 
 Tolerance (``--tolerance``, default 2**-12 + 1e-5): the float16 rounding of the saved maps
 (values in [0, 1]: at most 2**-12) plus float32-vs-float64 arithmetic. Uses nothing of
-`salaudit.methods` or `salaudit.maps`; only `salaudit.models.load_checkpoint` to read the model
-and `salaudit.seeds` for the documented noise stream. Prints one line per method (largest and mean
-absolute difference, smallest Pearson r over the maps) and exits 1 if any exceeds the tolerance.
+`salaudit.saliency.methods` or `salaudit.saliency.maps`; only `salaudit.models.load_checkpoint`
+to read the model and `salaudit.seeds` for the documented noise stream. Prints one line per
+method (largest and mean absolute difference, smallest Pearson r over the maps) and exits 1 if
+any exceeds the tolerance.
 """
 
 import argparse
@@ -52,11 +57,10 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from salaudit import seeds
+from salaudit.models import load_checkpoint
 
-from salaudit import seeds  # noqa: E402
-from salaudit.models import load_checkpoint  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 METHODS = ["grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai"]
 # The layer whose output the classifier head receives directly (post-ReLU), by architecture.
@@ -69,8 +73,10 @@ def run_settings(configfile):
     """The run's config with the schema's defaults filled in (as Snakemake validates it)."""
     from snakemake.utils import validate
 
+    from salaudit.config import SCHEMA_PATH
+
     config = yaml.safe_load(Path(configfile).read_text()) or {}
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    validate(config, SCHEMA_PATH, set_default=True)
     return config
 
 
@@ -281,7 +287,7 @@ def reference_maps(model, arch, x, method, config, dataset, fold):
                 calls = [lambda cmf, im=im: pair.GradientSaliency().GetSmoothedMask(im, cmf, None, **common)
                          for im in images]
             else:
-                if s.get("ig_method", "pair") != "pair":
+                if s["ig_method"] != "pair":
                     raise SystemExit("sig: PAIR has only its own integration rule (ig_method: pair)")
                 calls = [lambda cmf, im=im: pair.IntegratedGradients().GetSmoothedMask(
                     im, cmf, None, x_steps=s["steps"], x_baseline=np.full_like(im, s["baseline"]),
@@ -291,7 +297,7 @@ def reference_maps(model, arch, x, method, config, dataset, fold):
                 raw = lockstep(model, arch, targets, calls)
         elif method == "ig":
             s = sal["ig"]
-            if s.get("ig_method", "pair") != "pair":
+            if s["ig_method"] != "pair":
                 raise SystemExit("ig: PAIR has only its own integration rule (ig_method: pair)")
             raw = lockstep(model, arch, targets, [lambda cmf, im=im: pair.IntegratedGradients().GetMask(
                 im, cmf, None, x_baseline=np.full_like(im, s["baseline"]),

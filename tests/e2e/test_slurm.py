@@ -1,12 +1,15 @@
 """The real workflow on a real SLURM scheduler, with the real profiles/slurm.
 
-A single-node cluster (tests/slurm_cluster.py: munged, slurmctld, slurmd from Debian's
-packages, everything under a temporary folder) runs the tiny e2e config through
-`snakemake --workflow-profile profiles/slurm`. The test then asks SLURM, not Snakemake,
-what ran: every job of the workflow (rule + wildcards, from a dry run) must appear exactly
-once in slurmctld's job records (`scontrol show job`, kept by MinJobAge), matched by the
-comment the plugin gives each sbatch, and in the job completion log, COMPLETED with exit
-code 0. The outputs must equal the local run's.
+A single-node cluster (tests/helpers/slurm_cluster.py: munged, slurmctld, slurmd from Debian's
+packages, everything under a temporary folder) runs the tiny e2e config through the README's
+command, `snakemake --profile profiles/slurm` from the checkout (the global profile, by its full
+path: the run works in another folder; the workflow profile profiles/default adds the per-rule
+resources by itself). The test then asks SLURM, not
+Snakemake, what ran: every job of the workflow but the local rules (rule + wildcards, from a dry
+run) must appear exactly once in slurmctld's job records (`scontrol show job`, kept by
+MinJobAge), matched by the comment the plugin gives each sbatch, and in the job completion log,
+COMPLETED with exit code 0, with the account, time limit, memory and CPUs its profiles give it.
+The outputs must equal the local run's.
 
 Skipped, with the reason, where the cluster cannot be built (not root, no apt-get) or
 when SALAUDIT_SKIP_SLURM=1. `make test-slurm` runs only this file.
@@ -23,21 +26,27 @@ import pandas as pd
 import pytest
 import yaml
 
-import slurm_cluster
-from conftest import REPO, tool_env
-from salaudit.estimate import NOT_JOBS, parse_dry_run
+from salaudit.jobcache import CACHE
+from helpers import slurm_cluster
+from helpers.repo import REPO, tool_env
+from cost_model import NOT_JOBS, parse_dry_run
 from test_workflow import TINY
 
 PROFILE = REPO / "profiles" / "slurm"
-# The rule whose jobs this test sends to the GPU partition (the tiny config trains on the
-# CPU, so no rule asks for a GPU by itself; with `device: cuda` the rules' gpu_request does).
-GPU_RULE = "train_localizer"
+WORKFLOW_PROFILE = REPO / "profiles" / "default"
+# The light rules Snakemake runs itself (`localrules:` in workflow/rules/common.smk), never submitted.
+LOCAL_RULES = set(re.findall(r"^\s+(\w+),$", (REPO / "workflow" / "rules" / "common.smk").read_text()
+                             .split("localrules:")[1].split("\n\n")[0], flags=re.M))
+# What this throw-away cluster needs beside the README's command: it has no accounting
+# database (sacct cannot answer), and the plugin may poll soon after submitting.
+TEST_CLUSTER = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
 
 # What may differ between two runs of the same config on the CPU: wall-clock timings.
 # A JSON key / CSV column is a timing when it is named `seconds`, `*_seconds` or `*_per_s`.
 # Files named here are not compared at all.
 TIMING_NAME = re.compile(r"^(seconds|.*_seconds|.*_per_s)$")
-UNCOMPARED_FILES = {".snakemake_timestamp"}  # Snakemake's marker in directory outputs
+UNCOMPARED_FILES = {".snakemake_timestamp",  # Snakemake's marker in directory outputs
+                    "report_screenshot.png"}  # written into the local run by tests/e2e/test_report.py
 
 
 def skip_reason():
@@ -69,52 +78,34 @@ def _is_zombie(pid):
         return True
 
 
-def profile_set_resources():
-    """profiles/slurm's set-resources as CLI words, plus gpu=1 for GPU_RULE: a
-    --set-resources on the command line replaces the profile's whole mapping."""
-    profile = yaml.safe_load((PROFILE / "config.v8+.yaml").read_text())
-    per_rule = {rule: dict(values) for rule, values in profile["set-resources"].items()}
-    per_rule.setdefault(GPU_RULE, {})["gpu"] = 1
-    return profile, [f"{rule}:{key}={value}" for rule, values in per_rule.items() for key, value in values.items()]
-
-
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny-slurm")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    _, set_resources = profile_set_resources()
-    command = [
-        "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(workdir / "config.yaml"),
-        "--workflow-profile", str(PROFILE),
-        # this cluster has no accounting database: sacct cannot answer
-        "--slurm-status-command", "squeue",
-        # poll soon after submitting (the profile keeps the plugin's 40 s)
-        "--slurm-init-seconds-before-status-checks", "2",
-        "--set-resources", *set_resources,
-    ]
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    # The README's command from the checkout; the profile by its full path, because this run works
+    # in another folder (--directory) and the profile's partition file is found relative to it.
+    command = ["snakemake", "--profile", str(PROFILE), "--directory", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), *TEST_CLUSTER]
     env = cluster.client_env(tool_env())
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1500)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, (result.stdout[-4000:] + result.stderr[-6000:] + cluster.logs())
     return workdir, result.stdout + result.stderr
 
 
 def expected_jobs(workdir):
-    """The tiny workflow's jobs, keyed by the comment the plugin gives their sbatch
+    """The tiny workflow's submitted jobs, keyed by the comment the plugin gives their sbatch
     (``rule_<rule>_wildcards_<values joined by _>``), from a dry run in a fresh folder: the
-    plan. What ran is then read from SLURM. `all` has no command and is never submitted."""
+    plan. What ran is then read from SLURM. The local rules (`all` among them) are never submitted."""
     fresh = workdir.parent / "tiny-dry-run"
     fresh.mkdir(exist_ok=True)
-    (fresh / "config.yaml").write_text(yaml.safe_dump(TINY))
-    result = subprocess.run(["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(fresh), "-n",
-                             "--workflow-profile", str(PROFILE), "--configfile", str(fresh / "config.yaml"),
-                             # a dry run caps threads at its --cores (default 1); SLURM jobs are not capped
-                             "--cores", "1024"],
-                            env=tool_env(), capture_output=True, text=True, timeout=300)
+    (fresh / "config.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    result = subprocess.run(["snakemake", "--profile", "profiles/slurm", "--directory", str(fresh), "-n",
+                             "--configfile", str(fresh / "config.yaml")],
+                            cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     jobs = {}
     for job in parse_dry_run(result.stdout + result.stderr, normalise=False):  # the rules' own names
-        if job.rule in NOT_JOBS:
+        if job.rule in NOT_JOBS | LOCAL_RULES:
             continue
         values = "_".join(job.wildcards.values()).replace("/", "_")
         jobs[f"rule_{job.rule}_wildcards_{values}" if values else f"rule_{job.rule}"] = job
@@ -148,23 +139,28 @@ def test_every_job_went_through_sbatch(cluster, slurm_run):
 
 
 def test_profile_resources_reach_sbatch(cluster, slurm_run):
-    """Threads → CPUs per task, mem_mb → --mem, runtime → -t, account, and gpu=1 →
-    --gpus=1 in the partition partitions.yaml picks; other jobs in the CPU partition."""
-    workdir, _ = slurm_run
-    profile, _ = profile_set_resources()
-    defaults = profile["default-resources"]
+    """SLURM's records of every job: the global profile's account and default resources, the
+    workflow profile's per-rule time limit and memory (first attempt), threads as CPUs per task,
+    and the CPU partition partitions.yaml picks (the tiny config asks for no GPU)."""
+    workdir, log = slurm_run
+    defaults = yaml.safe_load((PROFILE / "config.v8+.yaml").read_text())["default-resources"]
+    per_rule = yaml.safe_load((WORKFLOW_PROFILE / "config.v8+.yaml").read_text())["set-resources"]
     expected = expected_jobs(workdir)
-    for comment, (job,) in slurm_records(cluster, workdir).items():
+    records = slurm_records(cluster, workdir)
+    assert {planned.rule for planned in expected.values()} >= {"train_classifier", "score", "saliency"}
+    for comment, (job,) in records.items():
         planned = expected[comment]
-        wanted = {**defaults, **profile["set-resources"].get(planned.rule, {})}
+        wanted = {**defaults, **per_rule.get(planned.rule, {})}
+        memory = eval(str(wanted["mem_mb"]), {"attempt": 1})  # e.g. "16000 * attempt"
         assert job["Account"] == str(defaults["slurm_account"]).lower(), job
         assert job["TimeLimit"] == _minutes_to_slurm(wanted["runtime"]), job
-        assert job["MinMemoryNode"] == f"{wanted['mem_mb']}M", job
+        assert job["MinMemoryNode"] == f"{memory}M", job
         assert int(job["NumCPUs"]) == planned.threads, job
-        if planned.rule == GPU_RULE:
-            assert (job["Partition"], job.get("TresPerJob")) == ("gpu", "gres:gpu:1"), job
-        else:
-            assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
+        assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
+    # the threads of a torch job are the config's, not one (the dry run showed them too)
+    assert {planned.threads for planned in expected.values() if planned.rule == "convert"} == {TINY["convert_threads"]}
+    # the local rules ran on the submitting host, as the log says
+    assert all(f"localrule {rule}:" in log for rule in LOCAL_RULES - {"all"})
 
 
 def _minutes_to_slurm(minutes):
@@ -183,7 +179,8 @@ def test_outputs_equal_a_local_run(tiny_run, slurm_run):
 
 
 def _files(root):
-    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name not in UNCOMPARED_FILES]
+    return [str(p.relative_to(root)) for p in root.rglob("*")
+            if p.is_file() and p.name not in UNCOMPARED_FILES and CACHE not in p.relative_to(root).parts]
 
 
 def _without_timings(value):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, tool_env
+from helpers.repo import REPO, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +22,10 @@ TINY = {
     "classifiers": {"archs": ["tiny_cnn"], "epochs": 2, "batch_size": 8},
     "localizers": {"epochs": 1, "unet": {"base_channels": 4, "depth": 3, "batch_size": 4},
                    "retinanet": {"fpn_channels": 16, "batch_size": 4}},
-    "saliency": {"batch_size": 2, "randomization": {"archs": ["tiny_cnn"], "folds": [1], "modes": ["cascade", "independent"]},
+    "saliency": {"batch_size": 2, "randomization": {"archs": ["tiny_cnn"], "folds": [1],
+                                                    "modes": ["cascade", "independent", "bottom_up"]},
                  "sg": {"samples": 2}, "ig": {"steps": 3}, "sig": {"samples": 2, "steps": 2}, "xrai": {"steps": 2}},
+    "evaluation": {"label_randomization": {"archs": ["tiny_cnn"], "folds": [1]}},
     "datasets": {
         "siim": {"format": "siim", "demo": {"n_images": 24, "positive_fraction": 0.5, "seed": 1}},
         # the paper's RSNA cohort: "No Lung Opacity / Not Normal" patients go to excluded.csv
@@ -42,7 +44,8 @@ def demo_classes(run, dataset):
 
 def snakemake(workdir, *args, config=None):
     config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config if config is not None else TINY))
+    # the config's order kept: its datasets (siim, then rsna) order the tables
+    config_path.write_text(yaml.safe_dump(config if config is not None else TINY, sort_keys=False))
     command = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
                "--configfile", str(config_path), *args]
     return subprocess.run(command, capture_output=True, text=True, env=tool_env(), timeout=900)
@@ -107,8 +110,12 @@ def test_models_and_localizers(run, dataset, localizer):
     for fold in range(3):
         folder = out / "models" / "tiny_cnn" / f"fold{fold}"
         model, meta = load_checkpoint(folder / "model.pt")
-        assert meta["arch"] == "tiny_cnn" and meta["settings"]["fold"] == fold and meta["settings"]["seed"] == 0
+        assert meta["kind"] == "classifier" and meta["name"] == "tiny_cnn"
+        assert meta["settings"]["fold"] == fold and meta["settings"]["seed"] == 0
         assert meta["versions"]["torch"] == torch.__version__
+        _, localizer_meta = load_checkpoint(out / "localizers" / localizer / f"fold{fold}" / "model.pt")
+        assert localizer_meta["kind"] == "localizer" and localizer_meta["name"] == localizer
+        assert localizer_meta["settings"]["fold"] == fold and localizer_meta["settings"]["epochs"] == 1
         metrics = json.loads((folder / "metrics.json").read_text())
         assert {"val_auroc", "test_auroc", "best_epoch", "seconds", "device"} <= set(metrics)
         predictions = pd.read_csv(folder / "predictions.csv", dtype={"image_id": str})
@@ -126,12 +133,13 @@ def test_models_and_localizers(run, dataset, localizer):
     assert len(pd.read_csv(tables / "localizers.csv")) == 6
 
 
-METHODS = ["grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai", "random"]
+METHODS = ["grad", "sg", "ig", "sig", "gcam", "gbp", "ggcam", "xrai", "random", "smooth_random", "edge", "prior"]
+MODES = TINY["saliency"]["randomization"]["modes"]
 
 
 @pytest.mark.parametrize("dataset", ["siim", "rsna"])
 def test_saliency_maps(run, dataset):
-    from salaudit.randomize import steps
+    from salaudit.saliency.randomize import steps
 
     out = run / "results" / dataset / "maps"
     segments = np.load(out / "xrai_segments.npz")
@@ -140,7 +148,7 @@ def test_saliency_maps(run, dataset):
     for fold in range(3):
         for method in METHODS:
             folder = out / "tiny_cnn" / f"fold{fold}" / method
-            stems = ["trained"] + ([f"{mode}/{label}" for mode in ("cascade", "independent") for label in labels]
+            stems = ["trained"] + ([f"{mode}/{label}" for mode in MODES for label in labels] + ["label_randomized"]
                                    if fold == 1 else [])
             for stem in stems:
                 maps = np.load(folder / f"{stem}.npy")
@@ -150,7 +158,7 @@ def test_saliency_maps(run, dataset):
                 assert maps.min() >= 0 and maps.max() <= 1
                 # a flagged map is all zeros; an unflagged one reaches 1
                 np.testing.assert_array_equal(maps.reshape(3, -1).max(axis=1) == 0, flags)
-            assert fold == 1 or not (folder / "cascade").exists()
+            assert fold == 1 or not ((folder / "cascade").exists() or (folder / "label_randomized.npy").exists())
     log = (run / "logs" / dataset / "maps" / "tiny_cnn" / "fold1" / "randomized_cascade.log").read_text()
     assert log.splitlines()[-1].startswith("TIMING {") and '"compute_s"' in log
     assert (run / "benchmarks" / dataset / "maps" / "tiny_cnn" / "saliency.tsv").exists()  # one job, every fold
@@ -159,7 +167,7 @@ def test_saliency_maps(run, dataset):
 
 def test_maps_agree_with_direct_captum_and_pair(run):
     """The independent check (tools/verify_maps.py): PAIR's library recomputes every method but the
-    control from the run's config, in the workflow's batches; each map equals PAIR's to float16 rounding."""
+    controls from the run's config, in the workflow's batches; each map equals PAIR's to float16 rounding."""
     result = subprocess.run(
         ["python", str(REPO / "tools" / "verify_maps.py"), "--results", str(run / "results"), "--dataset", "rsna",
          "--arch", "tiny_cnn", "--fold", "2", "--configfile", str(run / "config.yaml")],
@@ -173,16 +181,23 @@ def test_scorecard_tables_figures_and_report(run):
     scorecard = pd.read_csv(results / "scorecard.csv")
     assert list(scorecard.columns[:8]) == ["dataset", "method", "criterion", "value", "ci_low", "ci_high", "p",
                                            "verdict"]
-    main = scorecard[scorecard["criterion"].isin(["utility", "randomization", "repeatability", "reproducibility"])]
+    from salaudit.registry import CRITERIA
+
+    main = scorecard[scorecard["criterion"].isin(CRITERIA)]
     assert set(main["method"]) == set(METHODS) and set(main["dataset"]) == {"siim", "rsna"}
-    # one architecture: reproducibility does not apply; random fails everything else
-    assert set(main.loc[main["criterion"] == "reproducibility", "verdict"]) == {"NOT_APPLICABLE"}
-    random = main[(main["method"] == "random") & (main["criterion"] != "reproducibility")]
-    assert len(random) == 6 and set(random["verdict"]) == {"FAIL"}
-    assert "RANDOM" in (results / "tables" / "scorecard.md").read_text()
-    for name in ("utility", "randomization", "consistency", "classifier_auroc", "degenerate"):
+    # rows follow the config: its datasets in their order (not sorted), its methods in theirs
+    assert scorecard["dataset"].unique().tolist() == list(TINY["datasets"]) == ["siim", "rsna"]
+    # every configured criterion has rows for both datasets; one architecture: no reproducibility
+    configured = set(CRITERIA) - {"reproducibility"}
+    for dataset in ("siim", "rsna"):
+        assert set(main.loc[main["dataset"] == dataset, "criterion"]) == configured, dataset
+    # every control gets the verdicts it must (3 images cannot pass anything: this checks the plumbing)
+    controls = pd.read_csv(results / "tables" / "controls.csv")
+    assert len(controls) > 0 and controls["ok"].all(), controls[~controls["ok"]]
+    assert "RANDOM *" in (results / "tables" / "scorecard.md").read_text()
+    for name in ("summary", "controls", "utility", "randomization", "consistency", "classifier_auroc", "degenerate"):
         assert len(pd.read_csv(results / "tables" / f"{name}.csv")) > 0, name
-    for name in ("utility", "cascade", "consistency", "roc", "examples_siim", "cascade_strip_rsna"):
+    for name in ("utility", "cascade", "consistency", "consistency_null", "roc", "examples_siim", "cascade_strip_rsna"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
     utility = pd.read_csv(results / "siim" / "scores" / "utility.csv", dtype={"image_id": str})
     assert len(utility[(utility["source"] == "trained") & (utility["method"] == "grad")]) == 3 * 3  # folds x images
@@ -194,11 +209,13 @@ def test_scorecard_tables_figures_and_report(run):
 
 
 def test_scorecard_recomputed_independently(run):
-    """tools/recompute_scorecard.py: sklearn/skimage/scipy from the saved maps, none of salaudit."""
+    """tools/recompute_scorecard.py: sklearn/skimage/scipy/quantus from the saved maps, none of salaudit's scoring."""
     result = subprocess.run(["python", str(REPO / "tools" / "recompute_scorecard.py"), "--results", str(run / "results")],
                             capture_output=True, text=True, env=tool_env(), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "54 of 54 scorecard rows recomputed identically" in result.stdout  # 9 methods x 3 criteria x 2 datasets
+    # 12 methods x 12 criteria (4 utility, randomization + spearman, bottom_up, independent, entropy,
+    # label randomization + spearman, repeatability) x 2 datasets
+    assert "288 of 288 scorecard rows recomputed identically" in result.stdout, result.stdout[-3000:]
 
 
 def test_nothing_left_to_do(run):
@@ -207,10 +224,14 @@ def test_nothing_left_to_do(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_lint_is_clean(tmp_path):
+def test_lint_is_clean_but_for_the_paths_that_are_not_params(tmp_path):
+    """Snakemake's linter on the tiny config: only {PYTHON} and {SCRIPTS} in shell lines
+    (tools/lint_workflow.py says why they are not params)."""
+    import lint_workflow
+
     result = snakemake(tmp_path, "--lint")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Congratulations" in result.stdout + result.stderr
+    lints = lint_workflow.parse(result.stdout + result.stderr)
+    assert lints and all(lint_workflow.allowed(title) for _, title in lints), lints
 
 
 def test_dry_run_lists_the_jobs(tmp_path):
@@ -218,21 +239,27 @@ def test_dry_run_lists_the_jobs(tmp_path):
     assert result.returncode == 0, result.stderr
     text = result.stdout + result.stderr
     for rule in ("demo_data", "convert", "split", "eval_images", "average_mask", "train_classifier",
-                 "train_localizer", "summarize_models", "xrai_segments", "saliency", "randomized_saliency_tiny_cnn",
-                 "score", "aggregate", "figures"):
+                 "train_label_randomized", "train_localizer", "summarize_models", "xrai_segments", "saliency",
+                 "label_randomized_saliency", "randomized_saliency_tiny_cnn", "score", "aggregate", "figures"):
         assert f"rule {rule}:" in text
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"imge_size": 64}, "'imge_size' was unexpected"),
-    ({"image_size": "big"}, "'big' is not of type 'integer'"),
-    ({"on_bad_input": "ignore"}, "'ignore' is not one of"),
-    ({"datasets": {"siim": {"format": "siim", "demo": {"n_image": 4}}}}, "'n_image' was unexpected"),
+    ({"imge_size": 64}, "imge_size: unknown key; allowed here: classifiers, "),
+    ({"image_size": "big"}, "image_size: 'big' is not of type 'integer'"),
+    ({"on_bad_input": "ignore"}, "on_bad_input: 'ignore' is not one of"),
+    ({"datasets": {"siim": {"format": "siim", "demo": {"n_image": 4}}}},
+     "datasets.siim.demo.n_image: unknown key; allowed here: n_images, positive_fraction, seed"),
+    ({"saliency": {"sg": {"sample": 3}}}, "saliency.sg.sample: unknown key; allowed here: noise, nt_type, samples"),
 ])
 def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
+    """One line: the file, the dotted key, what is allowed - before any job (nothing else but
+    Snakemake's note that it read the workflow profile)."""
     result = snakemake(tmp_path, "--cores", "1", config={**TINY, **change})
     assert result.returncode != 0
-    assert message in result.stdout + result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if line.strip() and not line.startswith("Using workflow specific profile")]
+    assert lines == [lines[0]] and lines[0].startswith(f"{tmp_path / 'config.yaml'}: {message}"), lines
     assert not (tmp_path / "results").exists()
 
 
@@ -244,7 +271,10 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
     ({"saliency": {"randomization": {"archs": ["tiny_cnn"], "folds": [3]}}},
      "saliency.randomization.folds: [3] not below folds (3)"),
     ({"saliency": {"randomization": {"archs": ["vgg"]}}}, "unknown architecture(s) vgg"),
-    ({"saliency": {"methods": ["grad", "lrp"]}}, "'lrp' is not one of"),
+    ({"saliency": {"methods": ["grad", "lrp"]}}, "saliency.methods.1: 'lrp' is not one of"),
+    # a U-Net that cannot halve the image depth times: at start-up, not inside train_localizer
+    ({"image_size": 72, "localizers": {"unet": {"depth": 4}}},
+     "localizers.unet.depth: unet depth 4 needs image_size divisible by 2**4 = 16, got 72 (use depth <= 3)"),
 ])
 def test_model_config_errors_before_any_job(tmp_path, change, message):
     result = snakemake(tmp_path, "-n", config={**TINY, **change})
@@ -252,13 +282,16 @@ def test_model_config_errors_before_any_job(tmp_path, change, message):
     assert message in result.stdout + result.stderr
 
 
-def test_missing_kaggle_folder_is_named(tmp_path):
-    config = {**TINY, "datasets": {"siim": {"format": "siim", "root": str(tmp_path / "siim-download")}}}
+def test_missing_kaggle_folders_are_named_all_at_once(tmp_path):
+    config = {**TINY, "datasets": {"siim": {"format": "siim", "root": str(tmp_path / "siim-download")},
+                                   "rsna": {"format": "rsna", "root": str(tmp_path / "rsna-download")}}}
     result = snakemake(tmp_path, "-n", config=config)
     assert result.returncode != 0
     text = result.stdout + result.stderr
     assert f"datasets.siim: missing {tmp_path / 'siim-download'}" in text
+    assert f"datasets.rsna: missing {tmp_path / 'rsna-download'}" in text
     assert "train-rle.csv" in text and "dicom-images-train/<StudyInstanceUID>" in text
+    assert "Traceback" not in text
 
 
 def _paper(workdir, *args):
@@ -286,4 +319,5 @@ def test_paper_config_names_the_missing_download_then_lists_the_whole_study(tmp_
     assert counts["convert"] == 2 and counts["train_classifier"] == 2 * 2 * 5
     assert counts["train_localizer"] == 2 * 5 and counts["saliency"] == 2 * 2  # a job per dataset and arch
     assert counts["randomized_saliency_inception_v3"] == 2 * 5  # every InceptionV3 replicate, cascade
+    assert counts["train_label_randomized"] == 2 * 5  # label randomization of every InceptionV3 replicate
     assert "demo_data" not in counts

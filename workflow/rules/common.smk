@@ -1,54 +1,98 @@
-# Shared by all rule files - salaudit import path, config checks, input functions.
+# Shared by all rule files - config checks, the study, input functions, settings of the scripts.
+# Paths come from salaudit.layout; every salaudit module imported here is torch-free (parsing the
+# workflow never imports torch).
 import json
 import shlex
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from salaudit import data as salaudit_data  # noqa: E402
-from salaudit import registry  # noqa: E402  (torch-free: parsing the workflow never imports torch)
-from salaudit.registry import FORMAT_LOCALIZER  # noqa: E402
+from salaudit import codehash, layout, registry
+from salaudit.datasets import formats
+from salaudit.registry import FORMAT_LOCALIZER
+from salaudit.study import study
+
+# Every shell line starts `{PYTHON} {SCRIPTS}/<script>.py`. Neither is a param: Snakemake's params
+# trigger would rerun every job of a finished run driven from a checkout at another path.
+# PYTHON: the interpreter of the environment the jobs run in - the one running Snakemake (the
+# venv's, activated or not), or the rule's conda env's; unbuffered, so a killed job's log keeps
+# what it printed. Both are quoted: a checkout's path may hold spaces.
+SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
+SCRIPTS = shlex.quote(str(SCRIPTS_DIR))
+CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+PYTHON = ("python" if CONDA else shlex.quote(sys.executable)) + " -u"
+
+
+def code_version(script):
+    """A param that changes with the code a rule runs (its script and every salaudit module it
+    imports, by content): an upgrade reruns what it changes (`salaudit.codehash`)."""
+    return codehash.code_version(SCRIPTS_DIR / script)
+
+
+# Light jobs (tables, figures, splits) run where Snakemake runs, never queued on a cluster.
+localrules:
+    all,
+    split,
+    eval_images,
+    average_mask,
+    summarize_models,
+    aggregate,
+    figures,
+
 
 DATASETS = config["datasets"]
 
 
-def script_path(name):
-    """Scripts are addressed from the workflow's folder, so any working directory works."""
-    return str(SCRIPTS / name)
+def stop(problems):
+    """End the run before any job with one line per problem (no traceback)."""
+    if problems:
+        sys.exit("\n".join(problems))
 
 
 def check_datasets():
-    """Each dataset is either generated (demo) or read from a complete Kaggle download."""
+    """Each dataset is either generated (demo) or read from a complete Kaggle download: every
+    problem of every dataset at once, one line each (the expected layout after them)."""
+    problems, layouts = [], []
     for name, spec in DATASETS.items():
         if ("root" in spec) == ("demo" in spec):
-            raise WorkflowError(f"datasets.{name}: give exactly one of 'root' (a Kaggle download) or 'demo'")
+            problems.append(f"datasets.{name}: give exactly one of 'root' (a Kaggle download) or 'demo'")
+            continue
         if "root" in spec:
-            missing = salaudit_data.missing_inputs(spec["format"], spec["root"])
+            missing = formats.missing_inputs(spec["format"], spec["root"])
             if missing:
-                expected = salaudit_data.describe_expected(spec["format"], spec["root"])
-                raise WorkflowError(f"datasets.{name}: missing {', '.join(missing)}\n{expected}")
-            try:
-                salaudit_data.check_classes(spec["format"], spec["root"], spec.get("classes"))
-            except salaudit_data.DatasetError as err:
-                raise WorkflowError(f"datasets.{name}.classes: {err}")
+                problems.append(f"datasets.{name}: missing {', '.join(missing)}")
+                layouts.append(formats.describe_expected(spec["format"], spec["root"]))
+            else:
+                try:
+                    formats.check_classes(spec["format"], spec["root"], spec.get("classes"))
+                except formats.DatasetError as err:
+                    problems.append(f"datasets.{name}.classes: {err}")
         if "splits" in spec and not Path(spec["splits"]).is_file():
-            raise WorkflowError(f"datasets.{name}.splits: no file {spec['splits']}")
+            problems.append(f"datasets.{name}.splits: no file {spec['splits']}")
+    stop(problems + layouts if problems else [])
 
 
 def check_models():
-    """Unknown architectures, too small images, missing weight files: one clear line each."""
+    """Unknown architectures, too small images, a U-Net that cannot halve the image, missing
+    weight files: one line each, before any job (they would otherwise fail inside one)."""
+    problems = []
     for arch in config["classifiers"]["archs"]:
         try:
             registry.check_image_size(arch, config["image_size"])
         except registry.ModelError as err:
-            raise WorkflowError(f"classifiers.archs: {err}")
+            problems.append(f"classifiers.archs: {err}")
     for arch, path in config["classifiers"]["pretrained"].items():
         if arch not in config["classifiers"]["archs"]:
-            raise WorkflowError(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")
-        if not Path(path).is_file():
-            raise WorkflowError(f"classifiers.pretrained.{arch}: no file {path} (weights are never downloaded)")
+            problems.append(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")
+        elif not Path(path).is_file():
+            problems.append(f"classifiers.pretrained.{arch}: no file {path} (weights are never downloaded)")
+    if any(FORMAT_LOCALIZER[spec["format"]] == "unet" for spec in DATASETS.values()):
+        try:
+            registry.check_unet_size(config["image_size"], config["localizers"]["unet"]["depth"])
+        except registry.ModelError as err:
+            problems.append(f"localizers.unet.depth: {err}")
+    stop(problems)
 
 
 check_datasets()
@@ -56,7 +100,7 @@ check_models()
 
 
 def demo_root(name):
-    return f"results/demo_data/{name}"
+    return layout.DEMO_DATA.format(dataset=name)
 
 
 def get_dataset_root(wildcards):
@@ -69,7 +113,21 @@ def get_dataset_inputs(wildcards):
     spec = DATASETS[wildcards.dataset]
     if "demo" in spec:
         return [demo_root(wildcards.dataset)]
-    return [str(Path(spec["root"]) / salaudit_data.FORMATS[spec["format"]]["labels"])]
+    return [str(Path(spec["root"]) / formats.FORMATS[spec["format"]]["labels"])]
+
+
+def get_inventory(wildcards):
+    """What the images of a Kaggle download are (paths, sizes, modification times): a param of
+    ``convert``, so a replaced, repaired, added or deleted DICOM reruns it (a demo's download is
+    the output of its rule)."""
+    spec = DATASETS[wildcards.dataset]
+    return formats.inventory(spec["format"], spec["root"]) if "root" in spec else "demo"
+
+
+def get_pretrained(wildcards):
+    """The weights file {arch} starts from (classifiers.pretrained), an input of its training: a
+    replaced file retrains."""
+    return config["classifiers"]["pretrained"].get(wildcards.arch, [])
 
 
 def get_split_file(wildcards):
@@ -85,13 +143,14 @@ def get_cohort_flags(wildcards, input):
     return " ".join(flags)
 
 
-ARCHS = config["classifiers"]["archs"]
-FOLDS = list(range(config["folds"]))
+STUDY = study(config)
+ARCHS = STUDY.archs
+FOLDS = STUDY.folds
 
 
 def localizer_of(name):
-    """Masks → U-Net, boxes → RetinaNet (salaudit.localizers)."""
-    return FORMAT_LOCALIZER[DATASETS[name]["format"]]
+    """Masks → U-Net, boxes → RetinaNet (salaudit.registry)."""
+    return STUDY.localizer(name)
 
 
 def gpu_request(wildcards):
@@ -99,70 +158,52 @@ def gpu_request(wildcards):
     return 1 if config["device"] == "cuda" else 0
 
 
-def _flags(options):
-    """{"batch_size": 32, "augment": False} → "--batch-size 32 --no-augment"."""
-    parts = []
-    for key, value in options.items():
-        name = key.replace("_", "-")
-        if isinstance(value, bool):
-            parts += [] if value else [f"--no-{name}"]
-        elif value is not None:
-            parts.append(f"--{name} {value}")
-    return " ".join(parts)
-
-
-def get_classifier_options(wildcards):
-    c = config["classifiers"]
-    pretrained = c["pretrained"].get(wildcards.arch)
-    return _flags({
-        "epochs": c["epochs"], "batch_size": c["batch_size"], "lr": c["lr"],
-        "weight_decay": c["weight_decay"], "patience": c["patience"], "augment": c["augment"],
-        "seed": config["seed"], "device": config["device"], "pretrained": pretrained,
-        "memory_format": c["memory_format"],
-    })
-
-
-def get_localizer_options(wildcards):
-    c = config["localizers"]
-    specific = c[wildcards.localizer]
-    return _flags({
-        "epochs": c["epochs"], "patience": c["patience"], "seed": config["seed"], "device": config["device"],
-        **specific,
-    })
+def settings(*keys):
+    """The config keys a script reads, as one --settings JSON argument (salaudit.config): a new
+    setting is added in the schema and read where it is used, never re-spelled as a flag. Keys
+    keep the config's order: the order of `datasets` is the order of the tables and figures."""
+    return shlex.quote(json.dumps({key: config[key] for key in keys}))
 
 
 def get_all_classifier_metrics(wildcards=None):
-    return expand("results/{dataset}/models/{arch}/fold{fold}/metrics.json", dataset=DATASETS, arch=ARCHS, fold=FOLDS)
+    return expand(layout.CLASSIFIER_METRICS, dataset=DATASETS, arch=ARCHS, fold=FOLDS)
 
 
 def get_all_localizer_maps(wildcards=None):
-    return [path for name in DATASETS for path in expand(
-        "results/{dataset}/localizers/{localizer}/fold{fold}/maps.npy",
-        dataset=name, localizer=localizer_of(name), fold=FOLDS)]
-
-
+    return [
+        path
+        for name in DATASETS
+        for path in expand(layout.LOCALIZER_MAPS, dataset=name, localizer=localizer_of(name), fold=FOLDS)
+    ]
 
 
 # --------------------------------------------------------------------------- saliency
 
-SALIENCY = config["saliency"]
-METHOD_IDS = SALIENCY["methods"]
-RANDOMIZATION = SALIENCY["randomization"]
-RANDOMIZED_ARCHS = [a for a in RANDOMIZATION["archs"] if a in ARCHS]
-RANDOMIZED_FOLDS = FOLDS if RANDOMIZATION["folds"] is None else RANDOMIZATION["folds"]
-RANDOMIZATION_MODES = RANDOMIZATION["modes"]
-MAPS_FOLDER = "results/{dataset}/maps/{arch}/fold{fold}"
-TRAINED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}{suffix}.npy"
-RANDOMIZED_MAP = "results/{dataset}/maps/{arch}/fold{fold}/{method}/{stem}/{label}{suffix}.npy"
+METHOD_IDS = STUDY.methods
+RANDOMIZED_ARCHS = STUDY.randomized_archs
+RANDOMIZED_FOLDS = STUDY.randomized_folds
+RANDOMIZATION_MODES = STUDY.modes
+RANDOMIZATION = config["saliency"]["randomization"]
+LABEL_ARCHS = STUDY.label_archs
+LABEL_FOLDS = STUDY.label_folds
+MAPS_FOLDER = layout.MAPS_FOLDER
+TRAINED_MAP = layout.TRAINED_MAP
+RANDOMIZED_MAP = layout.RANDOMIZED_MAP
 
 
 def check_saliency():
-    bad = [f for f in RANDOMIZED_FOLDS if f >= config["folds"]]
-    if bad:
-        raise WorkflowError(f"saliency.randomization.folds: {bad} not below folds ({config['folds']})")
-    unknown = [a for a in RANDOMIZATION["archs"] if a not in registry.ARCH_SPECS]
-    if unknown:
-        raise WorkflowError(f"saliency.randomization.archs: unknown architecture(s) {', '.join(unknown)}")
+    problems = []
+    for key, folds, archs in (
+        ("saliency.randomization", RANDOMIZED_FOLDS, RANDOMIZATION["archs"]),
+        ("evaluation.label_randomization", LABEL_FOLDS, config["evaluation"]["label_randomization"]["archs"]),
+    ):
+        bad = [f for f in folds if f >= config["folds"]]
+        if bad:
+            problems.append(f"{key}.folds: {bad} not below folds ({config['folds']})")
+        unknown = [a for a in archs if a not in registry.ARCH_SPECS]
+        if unknown:
+            problems.append(f"{key}.archs: unknown architecture(s) {', '.join(unknown)}")
+    stop(problems)
 
 
 check_saliency()
@@ -172,31 +213,43 @@ def step_labels(arch):
     return registry.step_labels(arch)
 
 
-def saliency_outputs(stem, suffix="", arch=None):
+def saliency_outputs(stem, suffix="", arch=None, single=False):
     """Map files of one job. Trained maps: every fold and method of {dataset} x {arch} (one job
-    per architecture shares the start-up); a randomized arch: every method and step of {mode}."""
+    per architecture shares the start-up); ``single``: every method of the one model {arch} x
+    {fold}; a randomized arch: every method and step of {mode}."""
+    if single:
+        return expand(TRAINED_MAP, method=METHOD_IDS, stem=stem, suffix=suffix, allow_missing=True)
     if arch is None:
         return expand(TRAINED_MAP, method=METHOD_IDS, stem=stem, suffix=suffix, fold=FOLDS, allow_missing=True)
-    return expand(RANDOMIZED_MAP, method=METHOD_IDS, stem=stem, label=step_labels(arch), suffix=suffix, arch=arch,
-                  allow_missing=True)
+    return expand(
+        RANDOMIZED_MAP,
+        method=METHOD_IDS,
+        stem=stem,
+        label=step_labels(arch),
+        suffix=suffix,
+        arch=arch,
+        allow_missing=True,
+    )
 
 
-def saliency_inputs(arch=None):
+def saliency_inputs(arch=None, model=layout.CLASSIFIER_MODEL):
     """Input function of a saliency job: every fold's model of {arch}, or with ``arch`` given (the
-    per-architecture randomization rules) the model of {fold}."""
+    per-architecture randomization rules) the model of {fold}; ``model``: the template of the
+    model file (the label-randomized replicates': `layout.LABEL_CLASSIFIER_MODEL`, one per job)."""
 
     def inputs(wildcards):
-        data = f"results/{wildcards.dataset}/data"
-        folds = FOLDS if arch is None else [wildcards.fold]
+        where = {"dataset": wildcards.dataset}
+        folds = FOLDS if arch is None and model == layout.CLASSIFIER_MODEL else [wildcards.fold]
         files = {
-            "models": [f"results/{wildcards.dataset}/models/{arch or wildcards.arch}/fold{fold}/model.pt"
-                       for fold in folds],
-            "images": f"{data}/images.npy",
-            "manifest": f"{data}/manifest.csv",
-            "eval_images": f"results/{wildcards.dataset}/eval_images.csv",
+            "models": expand(model, **where, arch=arch or wildcards.arch, fold=folds),
+            "images": layout.IMAGES.format(**where),
+            "manifest": layout.MANIFEST.format(**where),
+            "eval_images": layout.EVAL_IMAGES.format(**where),
         }
         if "xrai" in METHOD_IDS:
-            files["segments"] = f"results/{wildcards.dataset}/maps/xrai_segments.npz"
+            files["segments"] = layout.XRAI_SEGMENTS.format(**where)
+        if "prior" in METHOD_IDS:
+            files["average_mask"] = layout.AVERAGE_MASK.format(**where)
         return files
 
     return inputs
@@ -204,44 +257,54 @@ def saliency_inputs(arch=None):
 
 def trained_maps_folders(wildcards):
     """--out folders of a trained-maps job, in the order of its --model files (FOLDS)."""
-    return " ".join(expand(MAPS_FOLDER, dataset=wildcards.dataset, arch=wildcards.arch, fold=FOLDS))
+    return expand(MAPS_FOLDER, dataset=wildcards.dataset, arch=wildcards.arch, fold=FOLDS)
 
 
-def get_segments_flag(wildcards, input):
-    return f"--segments {input.segments}" if "segments" in input.keys() else ""
-
-
-def method_options():
-    """--set flags of every configured method setting (the rest: the paper's defaults)."""
-    parts = []
-    for method in METHOD_IDS:
-        section = registry.METHOD_CONFIG_SECTIONS.get(method)
-        for key, value in (SALIENCY.get(section) or {}).items() if section else []:
-            if isinstance(value, dict):  # e.g. gcam.layer per architecture: JSON is YAML
-                parts.append(shlex.quote(f"--set={method}.{key}={json.dumps(value, sort_keys=True)}"))
-            else:
-                parts.append(f"--set {method}.{key}={'null' if value is None else value}")
-    return " ".join(parts)
-
-
-def get_saliency_options(wildcards):
-    return " ".join([
-        "--methods " + " ".join(METHOD_IDS),
-        method_options(),
-        _flags({"seed": config["seed"], "batch_size": SALIENCY["batch_size"], "max_batch": SALIENCY["max_batch"],
-                "device": config["device"]}),
-        "--allow-tf32" if SALIENCY["allow_tf32"] else "",
-    ])
+def get_extra_map_inputs(wildcards, input):
+    """--segments and --average-mask of a saliency job, where its methods need them."""
+    flags = [f"--segments {shlex.quote(input.segments)}"] if "segments" in input.keys() else []
+    if "average_mask" in input.keys():
+        flags.append(f"--average-mask {shlex.quote(input.average_mask)}")
+    return " ".join(flags)
 
 
 def get_all_maps(wildcards=None):
-    trained = expand(TRAINED_MAP, dataset=DATASETS, arch=ARCHS, fold=FOLDS, method=METHOD_IDS, stem="trained",
-                     suffix="")
-    randomized = [path for arch in RANDOMIZED_ARCHS for path in expand(
-        RANDOMIZED_MAP, dataset=DATASETS, arch=arch, fold=RANDOMIZED_FOLDS, method=METHOD_IDS,
-        stem=RANDOMIZATION_MODES, label=step_labels(arch), suffix="")]
-    return trained + randomized
+    trained = expand(
+        TRAINED_MAP, dataset=DATASETS, arch=ARCHS, fold=FOLDS, method=METHOD_IDS, stem=layout.TRAINED_STEM, suffix=""
+    )
+    randomized = [
+        path
+        for arch in RANDOMIZED_ARCHS
+        for path in expand(
+            RANDOMIZED_MAP,
+            dataset=DATASETS,
+            arch=arch,
+            fold=RANDOMIZED_FOLDS,
+            method=METHOD_IDS,
+            stem=RANDOMIZATION_MODES,
+            label=step_labels(arch),
+            suffix="",
+        )
+    ]
+    return trained + randomized + label_randomized_maps(DATASETS)
+
+
+def label_randomized_maps(datasets, suffixes=("",)):
+    """Map files of the replicates retrained on permuted labels (evaluation.label_randomization)."""
+    return [
+        path
+        for arch in LABEL_ARCHS
+        for path in expand(
+            TRAINED_MAP,
+            dataset=datasets,
+            arch=arch,
+            fold=LABEL_FOLDS,
+            method=METHOD_IDS,
+            stem=layout.LABEL_RANDOMIZED_STEM,
+            suffix=list(suffixes),
+        )
+    ]
 
 
 def get_final_outputs():
-    return ["results/tables/classifiers.csv", "results/tables/localizers.csv", *get_all_maps()]
+    return [layout.CLASSIFIERS_TABLE, layout.LOCALIZERS_TABLE, *get_all_maps()]

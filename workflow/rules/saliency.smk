@@ -9,52 +9,85 @@ rule xrai_segments:
         manifest=rules.convert.output.manifest,
         eval_images=rules.eval_images.output[0],
     output:
-        "results/{dataset}/maps/xrai_segments.npz",
-    params:
-        script=script_path("xrai_segments.py"),
-        data=subpath(input.images, parent=True),
-    threads: config["convert_threads"]
+        layout.XRAI_SEGMENTS,
+    log:
+        "logs/{dataset}/maps/xrai_segments.log",
+    benchmark:
+        "benchmarks/{dataset}/maps/xrai_segments.tsv"
     # Priorities order the jobs that are ready at once (longest chains first): the XRAI segments
     # unlock every saliency job, the randomization jobs are the longest ones that wait for a
     # single classifier, the localizers the longest training jobs. On 2 cores the demo's tail
     # (one long job running alone) shrinks by about half a minute.
     priority: 50
-    log:
-        "logs/{dataset}/maps/xrai_segments.log",
-    benchmark:
-        "benchmarks/{dataset}/maps/xrai_segments.tsv"
+    retries: 1  # a job killed for memory is retried with twice the memory (workflow profile)
     conda:
         "../../envs/torch.yaml"
+    threads: config["convert_threads"]
+    params:
+        code=code_version("xrai_segments.py"),
+        data=subpath(input.images, parent=True),
     shell:
-        "python {params.script} --data {params.data} --eval-images {input.eval_images}"
-        " --out {output} --workers {threads} > {log} 2>&1"
+        "{PYTHON} {SCRIPTS}/xrai_segments.py --data {params.data:q} --eval-images {input.eval_images:q}"
+        " --out {output:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule saliency:
     input:
         unpack(saliency_inputs()),
     output:
-        maps=saliency_outputs("trained"),
-        flags=saliency_outputs("trained", ".flags"),
-    params:
-        script=script_path("saliency_maps.py"),
-        data=subpath(input.images, parent=True),
-        out=trained_maps_folders,
-        segments=get_segments_flag,
-        options=get_saliency_options,
-    threads: config["torch_threads"]
-    resources:
-        gpu=gpu_request,
+        maps=saliency_outputs(layout.TRAINED_STEM),
+        flags=saliency_outputs(layout.TRAINED_STEM, layout.FLAGS_SUFFIX),
     log:
         "logs/{dataset}/maps/{arch}/saliency.log",
     benchmark:
         "benchmarks/{dataset}/maps/{arch}/saliency.tsv"
+    retries: 1  # a job killed for memory is retried with twice the memory (workflow profile)
     conda:
         "../../envs/torch.yaml"
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpu_request,
+    params:
+        code=code_version("saliency_maps.py"),
+        out=trained_maps_folders,
+        extra=get_extra_map_inputs,
+        settings=settings("seed", "device", "saliency"),
     shell:
-        "python {params.script} --dataset {wildcards.dataset} --model {input.models} --data {params.data}"
-        " --eval-images {input.eval_images} {params.segments} --out {params.out} {params.options}"
-        " --threads {threads} > {log} 2>&1"
+        "{PYTHON} {SCRIPTS}/saliency_maps.py --dataset {wildcards.dataset} --model {input.models:q}"
+        " --images {input.images:q} --manifest {input.manifest:q}"
+        " --eval-images {input.eval_images:q} {params.extra} --out {params.out:q}"
+        " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
+
+
+rule label_randomized_saliency:
+    """Every method's maps of the replicate {arch} x {fold} retrained on permuted labels
+    (evaluation.label_randomization), beside the trained model's: {method}/label_randomized.npy."""
+    input:
+        unpack(saliency_inputs(model=layout.LABEL_CLASSIFIER_MODEL)),
+    output:
+        maps=saliency_outputs(layout.LABEL_RANDOMIZED_STEM, single=True),
+        flags=saliency_outputs(layout.LABEL_RANDOMIZED_STEM, layout.FLAGS_SUFFIX, single=True),
+    log:
+        "logs/{dataset}/maps/{arch}/fold{fold}/label_randomized.log",
+    benchmark:
+        "benchmarks/{dataset}/maps/{arch}/fold{fold}/label_randomized.tsv"
+    retries: 1  # a job killed for memory is retried with twice the memory (workflow profile)
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpu_request,
+    params:
+        code=code_version("saliency_maps.py"),
+        out=MAPS_FOLDER,
+        stem=layout.LABEL_RANDOMIZED_STEM,
+        extra=get_extra_map_inputs,
+        settings=settings("seed", "device", "saliency"),
+    shell:
+        "{PYTHON} {SCRIPTS}/saliency_maps.py --dataset {wildcards.dataset} --model {input.models:q}"
+        " --images {input.images:q} --manifest {input.manifest:q} --eval-images {input.eval_images:q}"
+        " {params.extra} --out {params.out:q} --stem {params.stem}"
+        " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
 
 
 # The randomization job of one model writes a file per (method, step); the steps differ by
@@ -68,25 +101,25 @@ for _arch in RANDOMIZED_ARCHS:
             unpack(saliency_inputs(_arch)),
         output:
             maps=saliency_outputs("{mode}", arch=_arch),
-            flags=saliency_outputs("{mode}", ".flags", arch=_arch),
-        params:
-            script=script_path("saliency_maps.py"),
-            data=subpath(input.images, parent=True),
-            out=MAPS_FOLDER.replace("{arch}", _arch),
-            segments=get_segments_flag,
-            options=get_saliency_options,
-        threads: config["torch_threads"]
-        priority: 40
-        resources:
-            gpu=gpu_request,
+            flags=saliency_outputs("{mode}", layout.FLAGS_SUFFIX, arch=_arch),
         log:
             f"logs/{{dataset}}/maps/{_arch}/fold{{fold}}/randomized_{{mode}}.log",
         benchmark:
             f"benchmarks/{{dataset}}/maps/{_arch}/fold{{fold}}/randomized_{{mode}}.tsv"
+        priority: 40
+        retries: 1  # a job killed for memory is retried with twice the memory (workflow profile)
         conda:
             "../../envs/torch.yaml"
+        threads: config["torch_threads"]
+        resources:
+            gpu=gpu_request,
+        params:
+            code=code_version("saliency_maps.py"),
+            out=MAPS_FOLDER.replace("{arch}", _arch),
+            extra=get_extra_map_inputs,
+            settings=settings("seed", "device", "saliency"),
         shell:
-            "python {params.script} --dataset {wildcards.dataset} --model {input.models} --data {params.data}"
-            " --eval-images {input.eval_images} {params.segments} --out {params.out} --randomize {wildcards.mode}"
-            " {params.options}"
-            " --threads {threads} > {log} 2>&1"
+            "{PYTHON} {SCRIPTS}/saliency_maps.py --dataset {wildcards.dataset} --model {input.models:q}"
+            " --images {input.images:q} --manifest {input.manifest:q}"
+            " --eval-images {input.eval_images:q} {params.extra} --out {params.out:q} --randomize {wildcards.mode}"
+            " --threads {threads} --settings {params.settings} > {log:q} 2>&1"

@@ -1,0 +1,113 @@
+"""The Kaggle downloads each dataset format is read from, and the checks the workflow runs on
+them at parse time (a missing file, an unknown class) before any job starts. Torch-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from salaudit.datasets import labels
+
+# What each format expects under its root folder (the Kaggle download, unpacked).
+FORMATS = {
+    "siim": {
+        "labels": "train-rle.csv",
+        "images": "dicom-images-train",
+        "layout": "dicom-images-train/<StudyInstanceUID>/<SeriesInstanceUID>/<ImageId>.dcm",
+        "optional": (),
+    },
+    "rsna": {
+        "labels": "stage_2_train_labels.csv",
+        "images": "stage_2_train_images",
+        "layout": "stage_2_train_images/<patientId>.dcm",
+        "optional": ("stage_2_detailed_class_info.csv",),
+    },
+}
+# The classes of a SIIM image (from its RLE label); RSNA's come from stage_2_detailed_class_info.csv.
+SIIM_CLASSES = ("Pneumothorax", "No pneumothorax")
+RSNA_CLASS_FILE = "stage_2_detailed_class_info.csv"
+
+
+class DatasetError(ValueError):
+    """The dataset as a whole cannot be read (missing folder or label file)."""
+
+
+def missing_inputs(fmt: str, root: str | Path) -> list[str]:
+    """Required files/folders of a dataset root that are absent (empty list = looks complete)."""
+    if fmt not in FORMATS:
+        raise DatasetError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
+    spec = FORMATS[fmt]
+    root = Path(root)
+    if not root.is_dir():
+        return [str(root)]
+    return [str(root / spec[key]) for key in ("labels", "images") if not (root / spec[key]).exists()]
+
+
+def describe_expected(fmt: str, root: str | Path) -> str:
+    spec = FORMATS[fmt]
+    optional = "".join(f"\n  {root}/{name}   (optional)" for name in spec["optional"])
+    return f"expected the {fmt} Kaggle download laid out as:\n  {root}/{spec['labels']}\n  {root}/{spec['layout']}{optional}"
+
+
+def dataset_classes(fmt: str, root: str | Path) -> list[str]:
+    """The class names a dataset's images can have (what a ``classes`` selection chooses from):
+    SIIM ``Pneumothorax`` / ``No pneumothorax``; RSNA the classes of its
+    ``stage_2_detailed_class_info.csv`` (without it: ``Lung Opacity`` and the empty class of
+    negatives)."""
+    if fmt == "siim":
+        return list(SIIM_CLASSES)
+    path = Path(root) / RSNA_CLASS_FILE
+    if not path.exists():
+        return ["Lung Opacity", ""]
+    return sorted(set(labels.read_rsna_classes(path).values()))
+
+
+def check_classes(fmt: str, root: str | Path, classes) -> None:
+    """A ``classes`` selection that names a class the dataset does not have is a `DatasetError`
+    listing the classes found (``classes`` None: every class, nothing to check)."""
+    if classes is None:
+        return
+    if fmt == "rsna" and not (Path(root) / RSNA_CLASS_FILE).exists():
+        raise DatasetError(f"classes needs {Path(root) / RSNA_CLASS_FILE} (the download's class of every "
+                           f"patient), which does not exist")
+    found = dataset_classes(fmt, root)
+    unknown = [c for c in classes if c not in found]
+    if unknown:
+        source = f"{Path(root) / RSNA_CLASS_FILE}" if fmt == "rsna" else "the SIIM labels"
+        raise DatasetError(f"classes {unknown} not found in {source}; classes found: "
+                           + ", ".join(repr(c) for c in found))
+
+
+def inventory(fmt: str, root: str | Path) -> str:
+    """``"<n> files, <bytes> bytes, <16 hex digits>"``: it changes when any file a dataset is
+    built from changes - every file under its images folder and its label files, by path
+    (relative to ``root``), size and modification time. The workflow gives it to ``convert`` as a
+    param, so replacing, repairing, adding or deleting a DICOM reruns the conversion (and what
+    depends on it), and nothing else does; Snakemake's reason shows the before and after.
+    Metadata only, no file is read: on a local disk 0.11 s for 27,000 files in one folder (RSNA's
+    layout), 0.8 s for 27,000 files two folders deep (SIIM's layout holds 12,000)."""
+    import hashlib
+    import os
+
+    spec = FORMATS[fmt]
+    root = Path(root)
+    entries, total = [], 0
+    todo = [spec["images"]]  # folders relative to root (strings: no Path per file)
+    while todo:
+        folder = todo.pop()
+        with os.scandir(root / folder) as found:
+            for entry in found:
+                name = f"{folder}/{entry.name}"
+                if entry.is_dir():
+                    todo.append(name)
+                else:
+                    stat = entry.stat()
+                    entries.append(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}")
+                    total += stat.st_size
+    for name in (spec["labels"], *spec["optional"]):
+        if (root / name).is_file():
+            stat = (root / name).stat()
+            entries.append(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}")
+            total += stat.st_size
+    digest = hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
+    return f"{len(entries)} files, {total} bytes, {digest}"

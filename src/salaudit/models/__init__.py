@@ -1,0 +1,19 @@
+"""The models: classifier architectures (`architectures`), their training (`classifier`), the
+localizers (`localizers`: networks, training, box I/O), the epoch loop they share
+(`training`) and their one checkpoint format (`checkpoints`).
+
+The names a notebook needs most are here: ``salaudit.models.load_checkpoint(path)``,
+``build_model``, ``preprocess``.
+"""
+
+from salaudit.models.architectures import (  # noqa: F401
+    ARCHITECTURES,
+    PREPROCESSING,
+    Architecture,
+    build_model,
+    get_architecture,
+    load_pretrained,
+    preprocess,
+)
+from salaudit.models.checkpoints import library_versions, load_checkpoint, save_checkpoint  # noqa: F401
+from salaudit.registry import ARCH_SPECS, ModelError, cascade_blocks, check_image_size  # noqa: F401

@@ -1,0 +1,133 @@
+"""Classifier architectures: the networks of the registry (`salaudit.registry`) and preprocessing.
+
+Every architecture takes ``[B, 3, S, S]`` float input in [-1, 1] (`preprocess`) and returns
+two logits (normal, abnormal). Nothing is ever downloaded: ``pretrained`` reads a local
+state-dict file (e.g. torchvision's ImageNet weights saved by the user), skipping the
+classification head, whose shape differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from salaudit.registry import ARCH_SPECS, ModelError
+
+
+class TinyCNN(nn.Module):
+    """A few conv layers, for tests: small enough to train in seconds on a CPU."""
+
+    def __init__(self, num_classes: int = 2, width: int = 8):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.block2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, padding=1, stride=2), nn.BatchNorm2d(2 * width), nn.ReLU())
+        self.block3 = nn.Sequential(nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU())
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x):
+        x = self.block3(self.block2(self.block1(x)))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _inception_v3(num_classes: int) -> nn.Module:
+    from torchvision.models import inception_v3
+
+    # No auxiliary head: the paper's classifier is the main logits; input is already in
+    # [-1, 1], so torchvision's ImageNet re-normalisation (transform_input) stays off.
+    model = inception_v3(weights=None, aux_logits=False, transform_input=False, init_weights=True, num_classes=num_classes)
+    # torchvision initialises every layer, the head included, from N(0, 0.1): over 2048
+    # features that gives logits of several units and a from-scratch run that barely learns
+    # in a few epochs. The head gets nn.Linear's default initialisation instead.
+    model.fc.reset_parameters()
+    return model
+
+
+def _densenet121(num_classes: int) -> nn.Module:
+    from torchvision.models import DenseNet
+
+    class DenseNet121(DenseNet):
+        """torchvision's DenseNet-121 (``densenet121(weights=None)``: the same modules, weights and
+        outputs) whose final ReLU is a module, ``relu``: the activations the classifier receives
+        (Grad-CAM's layer) then have a name. torchvision applies it as a function after
+        ``features`` (whose output is ``norm5``'s, before the ReLU)."""
+
+        def __init__(self):
+            super().__init__(32, (6, 12, 24, 16), 64, num_classes=num_classes)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            out = torch.flatten(nn.functional.adaptive_avg_pool2d(self.relu(self.features(x)), (1, 1)), 1)
+            return self.classifier(out)
+
+    return DenseNet121()
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[[int], nn.Module]
+    min_size: int
+    head: str  # the classification layer (skipped when loading pretrained weights)
+    gradcam_layer: str  # the activations the classifier head receives (registry.ArchSpec)
+    # Cascade steps top-down: (step name, module paths re-initialised at that step).
+    cascade: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+
+
+_BUILDERS: dict[str, Callable[[int], nn.Module]] = {
+    "inception_v3": _inception_v3, "densenet121": _densenet121, "tiny_cnn": lambda n: TinyCNN(n),
+}
+# The torch-free facts (sizes, layers, cascade blocks) live in salaudit.registry.
+ARCHITECTURES: dict[str, Architecture] = {
+    name: Architecture(build=_BUILDERS[name], min_size=spec.min_size, head=spec.head,
+                       gradcam_layer=spec.gradcam_layer, cascade=spec.cascade)
+    for name, spec in ARCH_SPECS.items()
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None) -> nn.Module:
+    """A fresh model; with ``pretrained``, every weight except the head's from that local file."""
+    model = get_architecture(arch).build(num_classes)
+    if pretrained:
+        load_pretrained(model, arch, pretrained)
+    return model
+
+
+def load_pretrained(model: nn.Module, arch: str, path: str | Path) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"pretrained weights file {path} does not exist (nothing is downloaded)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    head = get_architecture(arch).head + "."
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if not k.startswith(head) and k in own and own[k].shape == v.shape}
+    missing = [k for k in own if not k.startswith(head) and k not in usable and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(f"{path}: not {arch} weights ({len(missing)} tensors missing or mis-shaped, e.g. {missing[0]})")
+    model.load_state_dict(usable, strict=False)
+
+
+def preprocess(images) -> torch.Tensor:
+    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, 3, S, S]`` in [-1, 1], as in the paper.
+
+    The one preprocessing function every stage uses.
+    """
+    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    if x.dtype != torch.uint8 or x.ndim != 3:
+        raise ValueError(f"expected uint8 [B, S, S], got {x.dtype} {tuple(x.shape)}")
+    x = x.to(torch.float32) / 127.5 - 1.0
+    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+
+PREPROCESSING = "uint8 grayscale / 127.5 - 1, replicated to 3 channels"

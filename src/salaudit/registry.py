@@ -1,0 +1,154 @@
+"""What the workflow needs to know about architectures, methods and localizers before any job
+runs, without importing torch: names, minimum image sizes, Grad-CAM layers, the blocks of the
+weight randomization (top-down), the methods' display names and config sections, and which
+localizer each dataset format gets.
+
+`salaudit.models` builds the networks from these entries; `Snakefile` and the rule files read
+them at parse time, so a dry run or a no-op rerun never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ModelError(ValueError):
+    """A model that cannot be built or loaded as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    min_size: int
+    head: str  # the classification layer (skipped when loading pretrained weights)
+    # Grad-CAM's layer: the activations the classifier head receives (after the last ReLU).
+    gradcam_layer: str
+    # Cascade steps top-down: (step name, module paths re-initialised at that step).
+    cascade: tuple[tuple[str, tuple[str, ...]], ...]
+    # Training on a CPU in channels-last memory format (classifiers.memory_format: auto; a GPU
+    # always trains channels-last under auto). DenseNet121: 1.3x faster. InceptionV3 is 1.2x
+    # faster too but stays contiguous: its channels-last demo models differ in the last bits, and
+    # one of them gave an all-zero Grad-CAM, which the demo's headline check rejects (BENCHMARKS.md).
+    cpu_channels_last: bool = False
+
+
+_INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
+                     "Mixed_6a", "Mixed_5d", "Mixed_5c")
+
+ARCH_SPECS: dict[str, ArchSpec] = {
+    # The paper's "Logits, 10 ... 1": fc, then the inception blocks from the top down.
+    "inception_v3": ArchSpec(
+        min_size=75, head="fc", gradcam_layer="Mixed_7c",
+        cascade=(("fc", ("fc",)),) + tuple((name, (name,)) for name in _INCEPTION_BLOCKS),
+    ),
+    "densenet121": ArchSpec(
+        # `features` ends with norm5 (BatchNorm); the head receives its ReLU, the module `relu`.
+        min_size=32, head="classifier", gradcam_layer="relu", cpu_channels_last=True,
+        cascade=(
+            ("classifier", ("classifier",)),
+            ("denseblock4", ("features.norm5", "features.denseblock4")),
+            ("transition3", ("features.transition3",)),
+            ("denseblock3", ("features.denseblock3",)),
+            ("transition2", ("features.transition2",)),
+            ("denseblock2", ("features.denseblock2",)),
+            ("transition1", ("features.transition1",)),
+            ("denseblock1", ("features.denseblock1",)),
+        ),
+    ),
+    "tiny_cnn": ArchSpec(
+        min_size=8, head="fc", gradcam_layer="block3",
+        cascade=(("fc", ("fc",)), ("block3", ("block3",)), ("block2", ("block2",)), ("block1", ("block1",))),
+    ),
+}
+
+# The config section (saliency.<section>) holding each method's settings; GGCAM and the
+# smooth_random control use Grad-CAM's layer. Methods without settings (grad, gbp, random, edge,
+# prior) have none.
+METHOD_CONFIG_SECTIONS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai",
+                          "smooth_random": "gcam"}
+
+# How tables and figures name each method (the report environment has no torch: they live here).
+DISPLAY_NAMES: dict[str, str] = {
+    "grad": "GRAD", "sg": "SG", "ig": "IG", "sig": "SIG", "gcam": "GCAM", "gbp": "GBP",
+    "ggcam": "GGCAM", "xrai": "XRAI", "random": "RANDOM", "smooth_random": "SMOOTH_RANDOM", "edge": "EDGE",
+    "prior": "PRIOR",
+}
+
+# The controls: maps whose answers are known, scored like every method. A control that passes a
+# criterion listed here is a bug in that criterion (README, "Controls"; tests assert it).
+CONTROLS = ("random", "smooth_random", "edge", "prior")
+UTILITY_CRITERIA = ("utility", "utility_ap", "pointing_game", "iou_otsu")
+RANDOMIZATION_CRITERIA = ("randomization", "randomization_spearman", "randomization_bottom_up",
+                          "randomization_independent", "randomization_entropy", "label_randomization",
+                          "label_randomization_spearman")
+CONSISTENCY_CRITERIA = ("repeatability", "reproducibility")
+CRITERIA = UTILITY_CRITERIA + RANDOMIZATION_CRITERIA + CONSISTENCY_CRITERIA
+CONTROL_MUST_FAIL: dict[str, tuple[str, ...]] = {
+    "random": CRITERIA,  # white noise: every criterion
+    "smooth_random": UTILITY_CRITERIA + CONSISTENCY_CRITERIA,  # smooth, but random: no location, no agreement
+    "edge": RANDOMIZATION_CRITERIA,  # no model involved: it cannot change when the weights or labels do
+    "prior": CONSISTENCY_CRITERIA,  # the same map for every image: agreement that the null matches
+}
+
+
+def is_control(method: str) -> bool:
+    return method in CONTROLS
+
+
+def display(method: str) -> str:
+    """The display name of a method id (ids not in the registry, e.g. a localizer: upper-cased)."""
+    return DISPLAY_NAMES.get(method, method.upper())
+
+
+# Masks → U-Net, boxes → RetinaNet.
+FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
+
+
+def get_spec(name: str) -> ArchSpec:
+    if name not in ARCH_SPECS:
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCH_SPECS)}")
+    return ARCH_SPECS[name]
+
+
+def check_image_size(arch: str, image_size: int) -> None:
+    spec = get_spec(arch)
+    if image_size < spec.min_size:
+        raise ModelError(f"{arch} needs image_size >= {spec.min_size} px, got {image_size}")
+
+
+def check_unet_size(size: int, depth: int) -> None:
+    """The U-Net halves the image ``depth`` times: ``size`` must divide by ``2**depth`` (checked at
+    parse time too, so a config that cannot train fails before any job)."""
+    if size % 2 ** depth:
+        deepest = (size & -size).bit_length() - 1 if size > 0 else 0
+        raise ModelError(f"unet depth {depth} needs image_size divisible by 2**{depth} = {2 ** depth}, got {size}"
+                         + (f" (use depth <= {deepest})" if deepest >= 1 else ""))
+
+
+def cascade_blocks(arch: str) -> list[str]:
+    """Step names of the weight randomization, top (logits) first."""
+    return [name for name, _ in get_spec(arch).cascade]
+
+
+def step_label(index: int, block: str) -> str:
+    """File stem of the maps of randomization step ``index`` (from 1, top-down): ``{k:02d}_{block}``."""
+    return f"{index:02d}_{block}"
+
+
+def step_labels(arch: str) -> list[str]:
+    """File stems of the randomization steps of ``arch``, top-down (`step_label`)."""
+    return [step_label(k, name) for k, name in enumerate(cascade_blocks(arch), start=1)]
+
+
+# Orders of weight randomization (salaudit.saliency.randomize): every mode writes the same step
+# labels; the cumulative modes end at the fully random model.
+RANDOMIZATION_MODES = ("cascade", "independent", "bottom_up")
+CUMULATIVE_MODES = ("cascade", "bottom_up")
+
+
+def mode_step_labels(arch: str, mode: str) -> list[str]:
+    """``arch``'s step labels in the order ``mode`` randomizes them (bottom_up: bottom block first);
+    in a cumulative mode the last one is the fully random model."""
+    if mode not in RANDOMIZATION_MODES:
+        raise ModelError(f"unknown randomization mode {mode!r}; known: {', '.join(RANDOMIZATION_MODES)}")
+    labels = step_labels(arch)
+    return labels[::-1] if mode == "bottom_up" else labels

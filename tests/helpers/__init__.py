@@ -1,0 +1,1 @@
+"""Shared test helpers (``from helpers import ...``; tests/ is on pytest's pythonpath)."""
