@@ -65,6 +65,23 @@ def descendants(pid):
     return found
 
 
+def params_diagnosis(workdir, *snakefiles, configfile=None):
+    """Why a dry run is not empty, for the assertion message: the jobs whose params changed (from
+    each Snakefile) and each script's code version as each checkout computes it."""
+    lines = []
+    for snakefile in snakefiles:
+        changed = snakemake(workdir, "--list-changes", "params", *(["--configfile", str(configfile)] if configfile else []),
+                            snakefile=snakefile, env=tool_env())
+        lines.append(f"{snakefile}: params changed for {changed.stdout.strip()[-1500:] or '(none)'}")
+        probe = ("import sys; from pathlib import Path; from salaudit import codehash; "
+                 "print({p.name: (codehash.code_version(p), [str(f) for f in codehash.scan(p)[0]][:3]) "
+                 "for p in sorted(Path(sys.argv[1]).glob('*.py'))})")
+        versions = subprocess.run([str(VENV_BIN / "python"), "-c", probe, str(Path(snakefile).parent / "scripts")],
+                                  capture_output=True, text=True, env=tool_env())
+        lines.append(f"  code versions: {versions.stdout.strip()[-2500:]} {versions.stderr.strip()[-500:]}")
+    return "\n".join(lines)
+
+
 def write_paper_split(path, image_ids):
     """The paper's split format, written by a spreadsheet: a byte-order mark, CRLF line ends."""
     rows = [",Image_ID,Split"] + [f"{i},{image_id}.png,{'test' if i % 4 == 0 else ('val' if i % 4 == 1 else 'train')}"
@@ -138,7 +155,8 @@ def test_own_data_with_spaces_bom_csvs_and_an_unactivated_venv(own_run, spaced_c
     assert str(spaced_checkout) not in log and "Traceback" not in log
     # the same run seen from the first checkout: nothing to do
     first = snakemake(workdir, "--configfile", str(workdir / "config.yaml"), "-n", *TARGETS)
-    assert "Nothing to be done" in first.stdout, first.stdout[-3000:]
+    assert "Nothing to be done" in first.stdout, first.stdout[-3000:] + params_diagnosis(
+        workdir, REPO / "Snakefile", spaced_checkout / "Snakefile", configfile=workdir / "config.yaml")
 
 
 def test_a_finished_run_driven_from_a_checkout_at_another_path_has_nothing_to_do(tiny_run, spaced_checkout):
@@ -147,7 +165,8 @@ def test_a_finished_run_driven_from_a_checkout_at_another_path_has_nothing_to_do
     result = snakemake(tiny_run, "--configfile", str(tiny_run / "config.yaml"), "-n",
                        snakefile=spaced_checkout / "Snakefile", env=tool_env())
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:] + \
+        params_diagnosis(tiny_run, REPO / "Snakefile", spaced_checkout / "Snakefile", configfile=tiny_run / "config.yaml")
 
 
 def test_the_default_config_is_the_one_beside_the_snakefile(tmp_path):
