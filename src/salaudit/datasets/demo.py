@@ -1,4 +1,5 @@
-"""Synthetic demo data in the exact layouts and encodings of the two Kaggle downloads.
+"""Synthetic demo data in the exact layouts and encodings of the two Kaggle downloads (and of
+``format: table``).
 
 The demo must travel the same ingestion path as real data, so the writers produce what
 the real downloads contain: 1024x1024 8-bit MONOCHROME2 JPEG-Baseline DICOM files (via
@@ -12,6 +13,9 @@ deterministic for a given seed.
 * `write_rsna_demo` (RSNA pneumonia): ``stage_2_train_images/<patientId>.dcm``,
   ``stage_2_train_labels.csv`` (one row per box, ``,,,,,0`` for negatives) and
   ``stage_2_detailed_class_info.csv`` (one row per label row).
+* `write_table_demo` (``format: table``, `salaudit.datasets.table`): the SIIM-like images as
+  8-bit PNGs ``images/<SOPUID>.png``, their masks as PNGs ``masks/<SOPUID>_<k>.png`` (one per
+  RLE row SIIM would write) and ``table.csv`` (``image,label,mask,patient_id``).
 
 How each image looks (anatomy, acquisition, lesions, devices) is `salaudit.datasets.demo_anatomy`.
 
@@ -46,7 +50,7 @@ from salaudit.datasets.demo_anatomy import (
 )
 from salaudit.datasets.dicom import write_jpeg_dicom
 from salaudit.datasets.formats import FORMATS as DOWNLOADS
-from salaudit.datasets.formats import RSNA_CLASS_FILE
+from salaudit.datasets.formats import RSNA_CLASS_FILE, TABLE_DEMO_NAME
 from salaudit.datasets.labels import encode_siim_rle
 
 FORMATS = tuple(DOWNLOADS)  # the demo writes every format's download (salaudit.datasets.formats)
@@ -329,12 +333,52 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     path.write_text(buffer.getvalue(), newline="")
 
 
+def write_table_demo(
+    root: str | Path,
+    n_images: int,
+    positive_fraction: float,
+    seed: int,
+    *,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Write the SIIM-like images of `write_siim_demo` as a table dataset under ``root`` (PNG
+    images and masks, ``table.csv``); returns the truth per image as `write_siim_demo`, whose
+    ``image_id`` is the table's (``images/<SOPUID>``)."""
+    from PIL import Image
+
+    cases = _plan_siim(n_images, positive_fraction, seed)
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(exist_ok=True)
+    truth, rows = [], []
+    for k, case in enumerate(cases):
+        pixels, fields = render(case)
+        parts = _lesion_masks(fields)
+        if case.split_overlap is not None:
+            parts = _split(parts[0], case.split_overlap)
+        sop = case.uids[2]
+        Image.fromarray(pixels, mode="L").save(root / "images" / f"{sop}.png")
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        for j, part in enumerate(parts):
+            Image.fromarray(part * 255, mode="L").save(root / "masks" / f"{sop}_{j}.png")
+            rows.append([f"images/{sop}.png", "1", f"masks/{sop}_{j}.png", case.patient_id])
+            mask |= part
+        if not parts:
+            rows.append([f"images/{sop}.png", "0", "", case.patient_id])
+        truth.append({"image_id": f"images/{sop}", "patient_id": case.patient_id, "label": int(bool(parts)),
+                      "mask": mask})
+        if progress:
+            progress(k + 1, len(cases))
+    _write_csv(root / TABLE_DEMO_NAME, ["image", "label", "mask", "patient_id"], rows)
+    return truth
+
+
 def write_demo(
     fmt: str, root: str | Path, n_images: int, positive_fraction: float, seed: int, *,
     progress: Progress | None = None,
 ) -> list[dict]:
-    """Write the demo dataset of format ``fmt`` ("siim" or "rsna"); see the two writers."""
-    writers = {"siim": write_siim_demo, "rsna": write_rsna_demo}
+    """Write the demo dataset of format ``fmt`` ("siim", "rsna" or "table"); see the writers."""
+    writers = {"siim": write_siim_demo, "rsna": write_rsna_demo, "table": write_table_demo}
     if fmt not in writers:
         raise ValueError(f"unknown demo format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return writers[fmt](root, n_images, positive_fraction, seed, progress=progress)

@@ -93,6 +93,7 @@ class SiimLabel:
 
     image_id: str
     rows: list[tuple[int, str]] = field(default_factory=list)  # (line number, RLE text)
+    file: str = "train-rle.csv"  # named in errors (a table's RLE rows: the table)
 
     @property
     def label(self) -> int:
@@ -131,7 +132,7 @@ def siim_mask(label: SiimLabel, height: int, width: int) -> np.ndarray:
         try:
             mask |= decode_siim_rle(rle, height, width)
         except LabelError as err:
-            raise LabelError(f"ImageId {label.image_id} (train-rle.csv line {line}): {err}") from None
+            raise LabelError(f"ImageId {label.image_id} ({label.file} line {line}): {err}") from None
     return mask
 
 
