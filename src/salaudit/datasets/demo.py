@@ -259,14 +259,9 @@ def write_siim_demo(
     the image's CSV rows), in the order of generation. ``progress(done, total)`` is called
     after each image.
     """
-    cases = _plan_siim(n_images, positive_fraction, seed)
     root = Path(root)
     truth, rows = [], []
-    for k, case in enumerate(cases):
-        pixels, fields = render(case)
-        parts = _lesion_masks(fields)
-        if case.split_overlap is not None:
-            parts = _split(parts[0], case.split_overlap)
+    for case, pixels, parts in _siim_images(n_images, positive_fraction, seed, progress):
         study, series, sop = case.uids
         _write_dicom(root / SIIM["images"] / study / series / f"{sop}.dcm", pixels, case)
         mask = np.zeros((SIZE, SIZE), np.uint8)
@@ -275,12 +270,24 @@ def write_siim_demo(
         rows += [(sop, encode_siim_rle(part)) for part in parts] or [(sop, "-1")]
         label = int(bool(parts))
         truth.append({"image_id": sop, "patient_id": case.patient_id, "label": label, "mask": mask})
-        if progress:
-            progress(k + 1, len(cases))
     order = seeds.rng(seed, "demo_siim_order").permutation(len(rows))  # not grouped by label
     text = "ImageId, EncodedPixels\n" + "".join(f"{rows[j][0]}, {rows[j][1]}\n" for j in order)
     (root / SIIM["labels"]).write_text(text, newline="")
     return truth
+
+
+def _siim_images(n_images: int, positive_fraction: float, seed: int, progress: Progress | None):
+    """Each SIIM-like image in turn: ``(case, pixels, parts)``, parts the mask of each RLE row
+    (``progress`` called once the caller has written it)."""
+    cases = _plan_siim(n_images, positive_fraction, seed)
+    for k, case in enumerate(cases):
+        pixels, fields = render(case)
+        parts = _lesion_masks(fields)
+        if case.split_overlap is not None:
+            parts = _split(parts[0], case.split_overlap)
+        yield case, pixels, parts
+        if progress:
+            progress(k + 1, len(cases))
 
 
 def write_rsna_demo(
@@ -346,16 +353,11 @@ def write_table_demo(
     ``image_id`` is the table's (``images/<SOPUID>``)."""
     from PIL import Image
 
-    cases = _plan_siim(n_images, positive_fraction, seed)
     root = Path(root)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(exist_ok=True)
     truth, rows = [], []
-    for k, case in enumerate(cases):
-        pixels, fields = render(case)
-        parts = _lesion_masks(fields)
-        if case.split_overlap is not None:
-            parts = _split(parts[0], case.split_overlap)
+    for case, pixels, parts in _siim_images(n_images, positive_fraction, seed, progress):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(exist_ok=True)
         sop = case.uids[2]
         Image.fromarray(pixels, mode="L").save(root / "images" / f"{sop}.png")
         mask = np.zeros((SIZE, SIZE), np.uint8)
@@ -367,8 +369,6 @@ def write_table_demo(
             rows.append([f"images/{sop}.png", "0", "", case.patient_id])
         truth.append({"image_id": f"images/{sop}", "patient_id": case.patient_id, "label": int(bool(parts)),
                       "mask": mask})
-        if progress:
-            progress(k + 1, len(cases))
     _write_csv(root / TABLE_DEMO_NAME, ["image", "label", "mask", "patient_id"], rows)
     return truth
 
