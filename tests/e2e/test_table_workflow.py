@@ -48,6 +48,7 @@ def test_a_dry_run_plans_a_table_dataset_like_the_others(roots):
     ({"format": "table", "root": "{root}", "splits": "{root}/table.csv"},
      "datasets.mine.splits: the table has a split column too; give one of them"),
     ({"format": "table", "demo": {}, "table": "mine.csv"}, "datasets.mine.table: a demo writes table.csv, not mine.csv"),
+    ({"format": "table", "demo": {}, "classes": ["positive"]}, "datasets.mine.classes: format table has no classes"),
 ])
 def test_parse_time_checks_are_one_line(roots, spec, line):
     root = roots / "boxes"

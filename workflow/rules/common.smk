@@ -78,9 +78,15 @@ def check_table_keys(name, spec):
     """The keys only format table has, and its table's header (the columns name the encoding)."""
     if spec["format"] != "table":
         return [f"datasets.{name}.table: only format table reads a table"] if "table" in spec else []
-    if "demo" in spec:
-        wrong = spec["table"] != formats.TABLE_DEMO_NAME
-        return [f"datasets.{name}.table: a demo writes {formats.TABLE_DEMO_NAME}, not {spec['table']}"] if wrong else []
+    if "demo" in spec:  # (a table read from root: its classes are checked with the other formats')
+        problems = []
+        if spec["table"] != formats.TABLE_DEMO_NAME:
+            problems.append(f"datasets.{name}.table: a demo writes {formats.TABLE_DEMO_NAME}, not {spec['table']}")
+        try:
+            formats.check_classes("table", layout.DEMO_DATA.format(dataset=name), spec.get("classes"))
+        except formats.DatasetError as err:
+            problems.append(f"datasets.{name}.classes: {err}")
+        return problems
     if formats.missing_inputs("table", spec["root"], spec["table"]):
         return []  # named with the expected layout by check_datasets
     try:
