@@ -50,8 +50,9 @@ from salaudit.datasets.demo_anatomy import (
 )
 from salaudit.datasets.dicom import write_jpeg_dicom
 from salaudit.datasets.formats import FORMATS as DOWNLOADS
-from salaudit.datasets.formats import RSNA_CLASS_FILE, TABLE_DEMO_NAME
+from salaudit.datasets.formats import RSNA_CLASS_FILE, TABLE_DEMO_IMAGE, TABLE_DEMO_MASK, TABLE_DEMO_NAME
 from salaudit.datasets.labels import encode_siim_rle
+from salaudit.datasets.table import image_id as table_image_id
 
 FORMATS = tuple(DOWNLOADS)  # the demo writes every format's download (salaudit.datasets.formats)
 SIIM, RSNA = DOWNLOADS["siim"], DOWNLOADS["rsna"]
@@ -351,26 +352,31 @@ def write_table_demo(
     """Write the SIIM-like images of `write_siim_demo` as a table dataset under ``root`` (PNG
     images and masks, ``table.csv``); returns the truth per image as `write_siim_demo`, whose
     ``image_id`` is the table's (``images/<SOPUID>``)."""
-    from PIL import Image
-
     root = Path(root)
     truth, rows = [], []
     for case, pixels, parts in _siim_images(n_images, positive_fraction, seed, progress):
-        (root / "images").mkdir(parents=True, exist_ok=True)
-        (root / "masks").mkdir(exist_ok=True)
         sop = case.uids[2]
-        Image.fromarray(pixels, mode="L").save(root / "images" / f"{sop}.png")
+        image = TABLE_DEMO_IMAGE.format(id=sop)
+        _save_png(root / image, pixels)
         mask = np.zeros((SIZE, SIZE), np.uint8)
         for j, part in enumerate(parts):
-            Image.fromarray(part * 255, mode="L").save(root / "masks" / f"{sop}_{j}.png")
-            rows.append([f"images/{sop}.png", "1", f"masks/{sop}_{j}.png", case.patient_id])
+            mask_file = TABLE_DEMO_MASK.format(id=sop, part=j)
+            _save_png(root / mask_file, part * 255)
+            rows.append([image, "1", mask_file, case.patient_id])
             mask |= part
         if not parts:
-            rows.append([f"images/{sop}.png", "0", "", case.patient_id])
-        truth.append({"image_id": f"images/{sop}", "patient_id": case.patient_id, "label": int(bool(parts)),
+            rows.append([image, "0", "", case.patient_id])
+        truth.append({"image_id": table_image_id(image), "patient_id": case.patient_id, "label": int(bool(parts)),
                       "mask": mask})
     _write_csv(root / TABLE_DEMO_NAME, ["image", "label", "mask", "patient_id"], rows)
     return truth
+
+
+def _save_png(path: Path, pixels: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.astype(np.uint8), mode="L").save(path, format="PNG")
 
 
 def write_demo(

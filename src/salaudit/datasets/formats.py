@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from salaudit import registry
-from salaudit.datasets import labels, table
+from salaudit.datasets import labels
 
 # What each format expects under its root folder (the Kaggle download, unpacked).
 FORMATS = {
@@ -27,9 +27,14 @@ FORMATS = {
     # Its label file is the dataset's ``table`` key; images and masks are wherever it says.
     "table": {"labels": None, "images": None, "layout": "<the image and mask paths the table lists>", "optional": ()},
 }
-# What the demo of format table writes (salaudit.datasets.demo): masks, listed in table.csv (the
-# schema's default table name).
+# Format table (salaudit.datasets.table): the files its rows may name (masks lossless only: a JPEG
+# mask's edges are noise), and what its demo writes (salaudit.datasets.demo): masks, listed in
+# table.csv (the schema's default table name).
+TABLE_DICOM_SUFFIXES = (".dcm", ".dicom")
+TABLE_IMAGE_SUFFIXES = (*TABLE_DICOM_SUFFIXES, ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+TABLE_MASK_SUFFIXES = (".png", ".tif", ".tiff")
 TABLE_DEMO_ENCODING, TABLE_DEMO_NAME = "mask", "table.csv"
+TABLE_DEMO_IMAGE, TABLE_DEMO_MASK = "images/{id}.png", "masks/{id}_{part}.png"
 # The classes of a SIIM image (from its RLE label); RSNA's come from stage_2_detailed_class_info.csv.
 SIIM_CLASSES = ("Pneumothorax", "No pneumothorax")
 RSNA_CLASS_FILE = "stage_2_detailed_class_info.csv"
@@ -66,6 +71,8 @@ def missing_inputs(fmt: str, root: str | Path, table_name: str | None = None) ->
 
 def check_table(root: str | Path, table_name: str) -> str:
     """The encoding of a table (`table.encoding_of`); its header's problem is a `DatasetError`."""
+    from salaudit.datasets import table  # (it reads this module's suffixes)
+
     try:
         return table.encoding_of(label_file("table", root, table_name))
     except (table.TableError, OSError) as err:
@@ -100,7 +107,9 @@ def dataset_classes(fmt: str, root: str | Path) -> list[str]:
     if fmt == "siim":
         return list(SIIM_CLASSES)
     if fmt == "table":
-        return list(table.CLASSES)
+        from salaudit.datasets.table import CLASSES
+
+        return list(CLASSES)
     path = Path(root) / RSNA_CLASS_FILE
     if not path.exists():
         return ["Lung Opacity", ""]
@@ -142,7 +151,9 @@ def inventory(fmt: str, root: str | Path, table_name: str | None = None) -> str:
     root = Path(root)
     entries, total = [], 0
     if fmt == "table":
-        for name in (table_name, *table.listed_files(root / table_name)):
+        from salaudit.datasets.table import listed_files
+
+        for name in (table_name, *listed_files(root / table_name)):
             try:
                 stat = os.stat(root / name)
             except OSError:

@@ -29,13 +29,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from salaudit.datasets.formats import TABLE_DICOM_SUFFIXES as DICOM_SUFFIXES
+from salaudit.datasets.formats import TABLE_IMAGE_SUFFIXES as IMAGE_SUFFIXES
+from salaudit.datasets.formats import TABLE_MASK_SUFFIXES as MASK_SUFFIXES
+
 IMAGE, LABEL, MASK, RLE, PATIENT, SPLIT = "image", "label", "mask", "rle", "patient_id", "split"
 BOX = ("x", "y", "width", "height")
 ENCODINGS = {"mask": (MASK,), "boxes": BOX, "rle": (RLE,)}
 COLUMNS = (IMAGE, LABEL, MASK, *BOX, RLE, PATIENT, SPLIT)
-DICOM_SUFFIXES = (".dcm", ".dicom")
-IMAGE_SUFFIXES = (*DICOM_SUFFIXES, ".png", ".jpg", ".jpeg", ".tif", ".tiff")
-MASK_SUFFIXES = (".png", ".tif", ".tiff")  # lossless only: a JPEG mask's edges are noise
 SPLIT_VALUES = ("train", "val", "test")
 CLASSES = ("positive", "negative")  # the manifest's class of label 1 / 0 (a table has no other classes)
 GREY_MODES = ("L", "I;16", "I;16B", "I;16L", "I;16N", "I")
