@@ -81,3 +81,19 @@ def write_table_like(root, encoding="mask", kind="png8", size=64, split=False, p
     root.mkdir(parents=True, exist_ok=True)
     (root / name).write_text("\n".join(lines) + "\n")
     return truth
+
+
+def convert_table(root, size=64, high_bit_depth=None, **options):
+    """`convert.convert_dataset` of ``root/table.csv`` with the schema's defaults for the settings
+    a test does not vary."""
+    from salaudit import config
+    from salaudit.datasets import convert
+
+    defaults = config.defaults()
+    return convert.convert_dataset("table", root, size, high_bit_depth or defaults["high_bit_depth"],
+                                   tuple(defaults["window_percentiles"]), table_name="table.csv", **options)
+
+
+def by_id(converted):
+    """image_id -> array index of a conversion."""
+    return {row.image_id: i for i, row in converted.manifest.iterrows()}

@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image
 
 from salaudit import layout
-from salaudit.datasets import dicom, labels, table
+from salaudit.datasets import dicom, image_files, labels, table
 from salaudit.datasets.formats import (
     FORMATS, RSNA_CLASS_FILE, SIIM_CLASSES, DatasetError, check_classes, describe_expected, label_file, missing_inputs,
 )
@@ -99,9 +99,9 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
 
 def _convert_one(job: Job, size: int, high_bit_depth: str, percentiles: tuple[float, float]):
     try:
-        image, warning = table.read_image(job.path)  # a DICOM (every Kaggle file) or a table's PNG/JPEG/TIFF
+        image, warning = image_files.read_image(job.path)  # a DICOM (every Kaggle file) or a table's PNG/JPEG/TIFF
         full_mask = _mask_files(job, image.rows, image.columns)
-    except table.ImageError as err:
+    except image_files.ImageError as err:
         return Problem(job.source, str(err).removeprefix(f"{job.path}: "))
     try:
         if full_mask is not None:
@@ -129,17 +129,17 @@ def _convert_one(job: Job, size: int, high_bit_depth: str, percentiles: tuple[fl
 
 def _mask_files(job: Job, rows: int, columns: int) -> np.ndarray | None:
     """The union of a table image's mask files at full size (None: it has none); a mask that
-    contradicts the label (a positive's empty, a negative's not) is an `table.ImageError`."""
+    contradicts the label (a positive's empty, a negative's not) is an `image_files.ImageError`."""
     if not job.masks:
         return None
     mask = np.zeros((rows, columns), dtype=np.uint8)
     for path in job.masks:
-        mask |= table.read_mask(path, rows, columns)
+        mask |= image_files.read_mask(path, rows, columns)
     names = ", ".join(str(path) for path in job.masks)
     if job.label and not mask.any():
-        raise table.ImageError(f"label 1 but its mask {names} is empty")
+        raise image_files.ImageError(f"label 1 but its mask {names} is empty")
     if not job.label and mask.any():
-        raise table.ImageError(f"label 0 but its mask {names} has {int(mask.sum())} pixels inside")
+        raise image_files.ImageError(f"label 0 but its mask {names} has {int(mask.sum())} pixels inside")
     return mask
 
 
@@ -162,7 +162,7 @@ def _plan(fmt: str, root: Path, classes=None, split_ids=None,
     files, problems = find_dicoms(root / spec["images"])
     label_file = root / spec["labels"]
     try:
-        table = labels.read_siim_labels(label_file) if fmt == "siim" else labels.read_rsna_labels(label_file)
+        label_table = labels.read_siim_labels(label_file) if fmt == "siim" else labels.read_rsna_labels(label_file)
     except labels.LabelError as err:
         raise DatasetError(str(err)) from None
     rsna_classes = {}
@@ -185,7 +185,7 @@ def _plan(fmt: str, root: Path, classes=None, split_ids=None,
     jobs, excluded = [], []
     for image_id, path in files.items():
         source = path.relative_to(root).as_posix()
-        entry = table.get(image_id)
+        entry = label_table.get(image_id)
         reason = exclusion(image_id, entry)
         if reason:
             excluded.append((image_id, reason))
@@ -201,7 +201,7 @@ def _plan(fmt: str, root: Path, classes=None, split_ids=None,
                 problems.extend(Problem(source, p) for p in entry.problems)
                 continue
             jobs.append(Job(image_id, path, source, entry.label, klass, len(entry.boxes), None, entry.boxes))
-    for image_id, entry in table.items():
+    for image_id, entry in label_table.items():
         if image_id in files:
             continue
         reason = exclusion(image_id, entry)
@@ -210,13 +210,14 @@ def _plan(fmt: str, root: Path, classes=None, split_ids=None,
         else:
             problems.append(Problem(f"{spec['labels']}:{image_id}",
                                     f"label row but no DICOM file {image_id}.dcm under {spec['images']}/"))
-    for image_id in sorted(set(split_ids or ()) - set(files) - set(table)):
+    for image_id in sorted(set(split_ids or ()) - set(files) - set(label_table)):
         problems.append(Problem(f"splits:{image_id}", f"listed in the split file but neither a DICOM file nor a "
                                                       f"label row of {image_id} is in the download"))
     return jobs, problems, sorted(excluded)
 
 
-def _plan_table(root: Path, table_name: str, classes, split_ids) -> tuple[list[Job], list[Problem], list[tuple[str, str]]]:
+def _plan_table(root: Path, table_name: str, classes,
+                split_ids) -> tuple[list[Job], list[Problem], list[tuple[str, str]]]:
     """`_plan` of a table: its rows' problems and missing files are problems; with a split
     column, images with an empty split are left out of the study (as a split file would)."""
     missing = missing_inputs("table", root, table_name)
@@ -225,7 +226,7 @@ def _plan_table(root: Path, table_name: str, classes, split_ids) -> tuple[list[J
     check_classes("table", root, classes)
     path = label_file("table", root, table_name)
     try:
-        encoding, images, row_problems = table.read_table(path)
+        encoding, entries, row_problems = table.read_table(path)
     except table.TableError as err:
         raise DatasetError(str(err)) from None
     with_split = table.has_split(path)
@@ -233,7 +234,7 @@ def _plan_table(root: Path, table_name: str, classes, split_ids) -> tuple[list[J
         raise DatasetError(f"{path} has a split column and a split file is given too; give one of them")
     problems = [Problem(source, reason) for source, reason in row_problems]
     jobs, excluded = [], []
-    for image_id, entry in images.items():
+    for image_id, entry in entries.items():
         if with_split and not entry.split and not entry.problems:
             excluded.append((image_id, NO_SPLIT))
             continue
@@ -251,7 +252,7 @@ def _plan_table(root: Path, table_name: str, classes, split_ids) -> tuple[list[J
         jobs.append(Job(image_id, root / entry.image, entry.image, entry.label,
                         table.CLASSES[0] if entry.label else table.CLASSES[1], n_regions, siim, entry.boxes,
                         masks=tuple(root / name for name in entry.masks), patient_id=entry.patient_id))
-    for image_id in sorted(set(split_ids or ()) - set(images)):
+    for image_id in sorted(set(split_ids or ()) - set(entries)):
         problems.append(Problem(f"splits:{image_id}", f"listed in the split file but not in {table_name}"))
     return jobs, problems, sorted(excluded)
 

@@ -15,9 +15,10 @@ One row per image (per box for boxes), columns (header names exact, any order):
   empty split is left out of the study, ``test`` is the test set, ``train`` + ``val`` the fold pool).
 
 The image id (manifest, splits) is the ``image`` path without its suffix (``images/p1.png`` →
-``images/p1``). The encoding decides the localizer (`ENCODING_LOCALIZER`); `encoding_of` reads
-only the header, so the workflow chooses at parse time. Torch-free; Pillow is imported only to
-read pixels.
+``images/p1``). The encoding decides the localizer (`salaudit.registry.ENCODING_LOCALIZER`);
+`encoding_of` reads only the header, so the workflow chooses at parse time. The CSV only: its
+images and masks are read by `salaudit.datasets.image_files`. Torch-free, and free of image
+libraries (the rules that ask for a dataset's localizer need neither).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from salaudit.datasets.formats import TABLE_DICOM_SUFFIXES as DICOM_SUFFIXES
 from salaudit.datasets.formats import TABLE_IMAGE_SUFFIXES as IMAGE_SUFFIXES
 from salaudit.datasets.formats import TABLE_MASK_SUFFIXES as MASK_SUFFIXES
 
@@ -39,15 +39,10 @@ ENCODINGS = {"mask": (MASK,), "boxes": BOX, "rle": (RLE,)}
 COLUMNS = (IMAGE, LABEL, MASK, *BOX, RLE, PATIENT, SPLIT)
 SPLIT_VALUES = ("train", "val", "test")
 CLASSES = ("positive", "negative")  # the manifest's class of label 1 / 0 (a table has no other classes)
-GREY_MODES = ("L", "I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 class TableError(ValueError):
     """A table that cannot be read as a whole (its header); the message names the file."""
-
-
-class ImageError(ValueError):
-    """An image or mask file that cannot be used; the message starts with its path."""
 
 
 def read_header(path: str | Path) -> list[str]:
@@ -239,79 +234,6 @@ def listed_files(path: str | Path) -> list[str]:
         for values in reader:
             found.update(values[i].strip() for i in columns if i < len(values) and values[i].strip())
     return sorted(found)
-
-
-def read_image(path: str | Path):
-    """An image of the table as `dicom.read_dicom_image` gives it (a ``DicomImage``), and a
-    warning (or None).
-
-    DICOM files are read by `salaudit.datasets.dicom`. Other files by Pillow: 8-bit grey (value
-    range 0..255, kept exactly), 16-bit grey (PNG/TIFF; value range 0..65535, mapped to 8 bits by
-    ``high_bit_depth`` as a high-bit-depth DICOM); an RGB, palette, grey+alpha, CMYK or bilevel
-    image is converted to grey (Pillow's ITU-R 601-2 luma) with a warning. Refused with an
-    `ImageError` naming the file: unreadable files, multi-frame files, float images, integer
-    images beyond 16 bits. The manifest's ``photometric`` is then Pillow's mode (``L``,
-    ``I;16``, ``RGB``, ...) and ``transfer_syntax`` the file format (``PNG``, ``TIFF``, ``JPEG``).
-    """
-    from salaudit.datasets import dicom  # pydicom: only where pixels are read, not at parse time
-
-    path = Path(path)
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        try:
-            return dicom.read_dicom_image(path), None
-        except dicom.DicomError as err:
-            raise ImageError(str(err)) from None
-    image, mode, file_format = _open(path)
-    warning = None
-    if mode not in GREY_MODES:
-        warning = f"{mode} image converted to grey (ITU-R 601-2 luma)"
-        image = image.convert("L")
-    pixels = np.asarray(image)
-    if image.mode == "L":
-        bits, value_range = 8, (0.0, 255.0)
-    else:
-        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
-            raise ImageError(f"{path}: {pixels.dtype} values {pixels.min()}..{pixels.max()} beyond 16 bits are not "
-                             f"supported")
-        bits, value_range = 16, (0.0, 65535.0)
-    rows, columns = pixels.shape
-    grey = dicom.DicomImage(pixels=pixels.astype(np.float32), patient_id="", rows=rows, columns=columns,
-                            bits_stored=bits, photometric=mode, transfer_syntax=file_format, value_range=value_range)
-    return grey, warning
-
-
-def _open(path: Path):
-    """``(image, mode, format)`` of a single-frame, non-float Pillow image, loaded."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    try:
-        with Image.open(path) as image:
-            frames = getattr(image, "n_frames", 1)
-            if frames != 1:
-                raise ImageError(f"{path}: multi-frame images ({frames} frames) are not supported")
-            image.load()
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt data
-        raise ImageError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
-    if image.mode == "F" or image.mode.startswith("I;32") or image.mode == "I;16S":
-        raise ImageError(f"{path}: image mode {image.mode} (float or signed) is not supported")
-    return image, image.mode, image.format or path.suffix.lstrip(".").upper()
-
-
-def read_mask(path: str | Path, rows: int, columns: int) -> np.ndarray:
-    """A mask file as uint8 0/1 (non-zero in any channel = inside); it must have its image's size
-    ``rows x columns`` (`ImageError` otherwise)."""
-    image, _, _ = _open(Path(path))
-    pixels = np.asarray(image)
-    if pixels.ndim == 3:
-        pixels = pixels.any(axis=2)
-    if pixels.shape != (rows, columns):
-        raise ImageError(f"{path}: mask is {pixels.shape[0]}x{pixels.shape[1]} (rows x columns) but its image is "
-                         f"{rows}x{columns}")
-    return (pixels != 0).astype(np.uint8)
 
 
 def missing_files(root: Path, entry: TableImage) -> list[str]:

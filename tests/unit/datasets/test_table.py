@@ -11,23 +11,13 @@ import pytest
 from PIL import Image
 
 from helpers.repo import tool_env
-from helpers.table_like import CASES, write_table_like
+from helpers.table_like import CASES, by_id, convert_table, write_table_like
 from salaudit import config
 from salaudit.datasets import convert, formats, splits, table
 from salaudit.datasets.labels import box_pixels, boxes_to_mask
 from salaudit.study import study
 
 N = len(CASES)
-
-
-def convert_table(root, size=64, high_bit_depth=None, **options):
-    defaults = config.defaults()
-    return convert.convert_dataset("table", root, size, high_bit_depth or defaults["high_bit_depth"],
-                                   tuple(defaults["window_percentiles"]), table_name="table.csv", **options)
-
-
-def by_id(converted):
-    return {row.image_id: i for i, row in converted.manifest.iterrows()}
 
 
 # ----------------------------------------------------------------------------- the header
@@ -117,54 +107,6 @@ def test_boxes_scale_to_the_output_size(tmp_path):
     converted = convert_table(tmp_path, size=32)
     for image_id, i in by_id(converted).items():
         assert (converted.masks[i] == boxes_to_mask(truth[image_id][2], 128, 128, 32)).all()
-
-
-# ----------------------------------------------------------------------------- image kinds
-@pytest.mark.parametrize("kind, photometric, file_format, bits", [
-    ("png8", "L", "PNG", 8), ("png16", "I;16", "PNG", 16), ("tif16", "I;16", "TIFF", 16),
-    ("rgb", "RGB", "PNG", 8), ("dicom", "MONOCHROME2", "1.2.840.10008.1.2.1", 8),
-])
-def test_each_image_kind_gives_the_same_pixels(tmp_path, kind, photometric, file_format, bits):
-    """16-bit files hold the 8-bit values times 257: `scale` maps 0..65535 onto 0..255, exactly back."""
-    truth = write_table_like(tmp_path, "mask", kind)
-    converted = convert_table(tmp_path, high_bit_depth="scale")
-    assert converted.problems == []
-    for image_id, i in by_id(converted).items():
-        assert (converted.images[i] == truth[image_id][3]).all()
-        assert (converted.masks[i] == truth[image_id][1]).all()
-    row = converted.manifest.iloc[0]
-    assert (row.photometric, row.transfer_syntax, row.bits_stored) == (photometric, file_format, bits)
-    if kind == "rgb":
-        assert [(w.source, w.reason) for w in converted.warnings] == [
-            (f"{i}.png", "RGB image converted to grey (ITU-R 601-2 luma)") for i in sorted(truth)]
-    else:
-        assert converted.warnings == []
-
-
-def test_patient_id_falls_back_to_the_dicom_then_the_image_id(tmp_path):
-    write_table_like(tmp_path / "dicom", "mask", "dicom", patients=False)
-    write_table_like(tmp_path / "png", "mask", "png8", patients=False)
-    assert convert_table(tmp_path / "dicom").manifest["patient_id"].iloc[0].startswith("dicom-patient-")
-    manifest = convert_table(tmp_path / "png").manifest
-    assert (manifest["patient_id"] == manifest["image_id"]).all()
-
-
-def test_sixteen_bit_percentile_windows_each_image(tmp_path):
-    write_table_like(tmp_path, "mask", "png16")
-    converted = convert_table(tmp_path, high_bit_depth="percentile")
-    source = np.asarray(Image.open(tmp_path / "images" / "n1.png")).astype(np.float32)
-    lo, hi = np.percentile(source, config.defaults()["window_percentiles"])
-    expected = np.clip(np.rint((source - lo) * np.float32(255 / (hi - lo))), 0, 255)
-    assert np.abs(converted.images[by_id(converted)["images/n1"]] - expected).max() <= 1
-
-
-def test_jpeg_images_are_read(tmp_path):
-    truth = write_table_like(tmp_path, "mask", "jpeg")
-    converted = convert_table(tmp_path)
-    assert converted.problems == [] and converted.manifest["transfer_syntax"].eq("JPEG").all()
-    for image_id, i in by_id(converted).items():  # lossy: the decoded file, not the pixels written
-        assert (converted.images[i] == np.asarray(Image.open(tmp_path / f"{image_id}.jpg"))).all()
-        assert np.abs(converted.images[i].astype(int) - truth[image_id][3]).mean() < 5
 
 
 # ----------------------------------------------------------------------------- bad input
