@@ -19,7 +19,7 @@ class ImageError(ValueError):
     """An image or mask file that cannot be used; the message starts with its path."""
 
 
-def read_image(path: str | Path):
+def read_image(path: str | Path) -> tuple[dicom.DicomImage, str | None]:
     """An image of the table as `dicom.read_dicom_image` gives it (a ``DicomImage``), and a
     warning (or None).
 
