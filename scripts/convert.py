@@ -1,8 +1,10 @@
-"""Convert one dataset (Kaggle DICOM download + label CSV) into the array contract (rule
-``convert``; the work: `salaudit.datasets.convert`).
+"""Convert one dataset (Kaggle DICOM download + label CSV, or a table of images) into the array
+contract (rule ``convert``; the work: `salaudit.datasets.convert`).
 
     python scripts/convert.py --format siim --root results/demo_data/siim --out results/siim/data \
         --workers 4 --settings '{"image_size": 128}'
+    python scripts/convert.py --format table --table table.csv --root data/mine --out results/mine/data \
+        --workers 4
 
 ``--settings``: the config's ``image_size``, ``on_bad_input``, ``high_bit_depth`` and
 ``window_percentiles`` (absent: the schema's defaults).
@@ -11,7 +13,8 @@ Writes images.npy, masks.npy, manifest.csv, boxes.csv, rejected.csv and excluded
 the conversion after listing every problem, one line each; with skip they are left out and
 listed in rejected.csv. --classes (e.g. the paper's RSNA cohort: Normal "Lung Opacity") and
 --split-file (the paper's published splits: only the images it lists) choose the images of the
-study; the others are listed in excluded.csv with their reason, and counted in the log.
+study; the others are listed in excluded.csv with their reason, and counted in the log. A
+table's image used with a warning (RGB converted to grey) is one ``WARNING`` line each.
 """
 
 import argparse
@@ -32,6 +35,7 @@ def get_args_parser():
     parser.add_argument("--classes", nargs="+", help="classes of the study (RSNA: of stage_2_detailed_class_info.csv); "
                         "default: all")
     parser.add_argument("--split-file", help="split file in the paper's format: only its images")
+    parser.add_argument("--table", help="format table: its CSV, relative to --root")
     config.settings_argument(parser)
     return parser
 
@@ -43,11 +47,13 @@ def main(args):
         converted = convert.convert_dataset(
             args.format, args.root, settings["image_size"], settings["high_bit_depth"],
             tuple(settings["window_percentiles"]), workers=args.workers, classes=args.classes,
-            split_file=args.split_file,
+            split_file=args.split_file, table_name=args.table,
         )
     except DatasetError as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
+    for warning in converted.warnings:
+        print(f"WARNING {warning}", file=sys.stderr)
     for problem in converted.problems:
         print(f"BAD INPUT {problem}", file=sys.stderr)
     if converted.problems and settings["on_bad_input"] == "fail":

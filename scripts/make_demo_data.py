@@ -1,4 +1,5 @@
-"""Write a synthetic demo dataset in the layout of the SIIM-ACR or RSNA Kaggle download.
+"""Write a synthetic demo dataset in the layout of the SIIM-ACR or RSNA Kaggle download, or of
+format table (PNG images and masks listed in table.csv).
 
 Example:
     python scripts/make_demo_data.py --format siim --out data/demo/siim --demo '{"n_images": 200, "seed": 1}'

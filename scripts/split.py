@@ -4,7 +4,8 @@
         --test-fraction 0.2 --seed 0 --out results/siim/splits.csv
 
 With --split-file (the paper's published ``,Image_ID,Split`` files) the test set is taken
-from the file and its train+val images form the fold pool.
+from the file and its train+val images form the fold pool; --split-table (a dataset of format
+table with a ``split`` column: its table) does the same with the table's column.
 """
 
 import argparse
@@ -19,7 +20,9 @@ def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--split-file", help="optional paper-format split file")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--split-file", help="optional paper-format split file")
+    group.add_argument("--split-table", help="optional table (format table) whose split column gives the splits")
     config.settings_argument(parser)
     return parser
 
@@ -30,6 +33,8 @@ def main(args):
     try:
         if args.split_file:
             table, notes = splits.splits_from_file(manifest, args.split_file, folds, seed)
+        elif args.split_table:
+            table, notes = splits.splits_from_table(manifest, args.split_table, folds, seed)
         else:
             table, notes = splits.make_splits(manifest, args.settings["test_fraction"], folds, seed), []
     except splits.SplitError as err:

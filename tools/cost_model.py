@@ -35,7 +35,7 @@ import pandas as pd
 
 from salaudit import config as salaudit_config
 from salaudit import registry
-from salaudit.datasets import formats
+from salaudit.datasets import formats, table
 from salaudit.saliency import methods as salaudit_methods
 
 # --------------------------------------------------------------------------------------
@@ -240,9 +240,15 @@ def calibration_keys(job: Job) -> list[tuple]:
 # Dataset sizes
 
 
-def count_label_ids(fmt: str, root: str | Path, classes=None) -> int:
+def count_label_ids(fmt: str, root: str | Path, classes=None, table_name: str | None = None) -> int:
     """Distinct images in a Kaggle label file (SIIM ImageId / RSNA patientId); with RSNA
-    ``classes``, only the patients of those classes in ``stage_2_detailed_class_info.csv``."""
+    ``classes``, only the patients of those classes in ``stage_2_detailed_class_info.csv``. A
+    table: its distinct images (with a split column, those with a split)."""
+    if fmt == "table":
+        path = formats.label_file(fmt, root, table_name)
+        _, images, _ = table.read_table(path)
+        with_split = table.has_split(path)
+        return sum(1 for entry in images.values() if entry.split or not with_split)
     labels = pd.read_csv(Path(root) / formats.FORMATS[fmt]["labels"], dtype=str, skipinitialspace=True,
                          encoding="utf-8-sig")
     ids = set(labels.iloc[:, 0])
@@ -264,7 +270,7 @@ def dataset_sizes(config: dict, workdir: str | Path = ".") -> dict[str, int]:
         elif "demo" in spec:
             sizes[name] = int(spec["demo"]["n_images"])
         else:
-            sizes[name] = count_label_ids(spec["format"], spec["root"], spec.get("classes"))
+            sizes[name] = count_label_ids(spec["format"], spec["root"], spec.get("classes"), spec.get("table"))
     return sizes
 
 

@@ -99,8 +99,10 @@ def display(method: str) -> str:
     return DISPLAY_NAMES.get(method, method.upper())
 
 
-# Masks → U-Net, boxes → RetinaNet.
+# Masks → U-Net, boxes → RetinaNet. A dataset of format table: by its abnormality encoding
+# (salaudit.datasets.formats.localizer reads the table's header).
 FORMAT_LOCALIZER = {"siim": "unet", "rsna": "retinanet"}
+ENCODING_LOCALIZER = {"mask": "unet", "rle": "unet", "boxes": "retinanet"}
 
 
 def get_spec(name: str) -> ArchSpec:

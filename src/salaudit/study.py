@@ -25,8 +25,11 @@ class Study:
     label_folds: list[int]  # evaluation.label_randomization.folds; null: every fold
 
     def localizer(self, dataset: str) -> str:
-        """Masks → U-Net, boxes → RetinaNet."""
-        return registry.FORMAT_LOCALIZER[self.datasets[dataset]["format"]]
+        """Masks → U-Net, boxes → RetinaNet (a table: by its columns, `formats.localizer`)."""
+        from salaudit.datasets import formats
+
+        spec = self.datasets[dataset]
+        return formats.localizer(spec, spec.get("root") or layout.DEMO_DATA.format(dataset=dataset))
 
     def steps(self, arch: str) -> list[str]:
         """Step labels of ``arch``'s randomization, top-down (the last: every block random)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from salaudit import codehash, layout, registry
-from salaudit.datasets import formats
+from salaudit.datasets import formats, table
 from salaudit.registry import FORMAT_LOCALIZER
 from salaudit.study import study
 
@@ -51,18 +51,19 @@ def stop(problems):
 
 
 def check_datasets():
-    """Each dataset is either generated (demo) or read from a complete Kaggle download: every
-    problem of every dataset at once, one line each (the expected layout after them)."""
+    """Each dataset is either generated (demo) or read from a complete Kaggle download or table:
+    every problem of every dataset at once, one line each (the expected layout after them)."""
     problems, layouts = [], []
     for name, spec in DATASETS.items():
         if ("root" in spec) == ("demo" in spec):
             problems.append(f"datasets.{name}: give exactly one of 'root' (a Kaggle download) or 'demo'")
             continue
+        problems += check_table_keys(name, spec)
         if "root" in spec:
-            missing = formats.missing_inputs(spec["format"], spec["root"])
+            missing = formats.missing_inputs(spec["format"], spec["root"], spec.get("table"))
             if missing:
                 problems.append(f"datasets.{name}: missing {', '.join(missing)}")
-                layouts.append(formats.describe_expected(spec["format"], spec["root"]))
+                layouts.append(formats.describe_expected(spec["format"], spec["root"], spec.get("table")))
             else:
                 try:
                     formats.check_classes(spec["format"], spec["root"], spec.get("classes"))
@@ -71,6 +72,30 @@ def check_datasets():
         if "splits" in spec and not Path(spec["splits"]).is_file():
             problems.append(f"datasets.{name}.splits: no file {spec['splits']}")
     stop(problems + layouts if problems else [])
+
+
+def check_table_keys(name, spec):
+    """The keys only format table has, and its table's header (the columns name the encoding)."""
+    if spec["format"] != "table":
+        return [f"datasets.{name}.table: only format table reads a table"] if "table" in spec else []
+    if "demo" in spec:  # (a table read from root: its classes are checked with the other formats')
+        problems = []
+        if spec["table"] != formats.TABLE_DEMO_NAME:
+            problems.append(f"datasets.{name}.table: a demo writes {formats.TABLE_DEMO_NAME}, not {spec['table']}")
+        try:
+            formats.check_classes("table", layout.DEMO_DATA.format(dataset=name), spec.get("classes"))
+        except formats.DatasetError as err:
+            problems.append(f"datasets.{name}.classes: {err}")
+        return problems
+    if formats.missing_inputs("table", spec["root"], spec["table"]):
+        return []  # named with the expected layout by check_datasets
+    try:
+        formats.check_table(spec["root"], spec["table"])
+    except formats.DatasetError as err:
+        return [f"datasets.{name}.table: {err}"]
+    if "splits" in spec and table.has_split(Path(spec["root"]) / spec["table"]):
+        return [f"datasets.{name}.splits: the table has a split column too; give one of them"]
+    return []
 
 
 def check_models():
@@ -87,7 +112,7 @@ def check_models():
             problems.append(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")
         elif not Path(path).is_file():
             problems.append(f"classifiers.pretrained.{arch}: no file {path} (weights are never downloaded)")
-    if any(FORMAT_LOCALIZER[spec["format"]] == "unet" for spec in DATASETS.values()):
+    if any(formats.localizer(spec, spec.get("root")) == "unet" for spec in DATASETS.values()):
         try:
             registry.check_unet_size(config["image_size"], config["localizers"]["unet"]["depth"])
         except registry.ModelError as err:
@@ -109,19 +134,19 @@ def get_dataset_root(wildcards):
 
 
 def get_dataset_inputs(wildcards):
-    """Demo datasets depend on their generator; real ones on their label file."""
+    """Demo datasets depend on their generator; real ones on their label file (or table)."""
     spec = DATASETS[wildcards.dataset]
     if "demo" in spec:
         return [demo_root(wildcards.dataset)]
-    return [str(Path(spec["root"]) / formats.FORMATS[spec["format"]]["labels"])]
+    return [str(formats.label_file(spec["format"], spec["root"], spec.get("table")))]
 
 
 def get_inventory(wildcards):
-    """What the images of a Kaggle download are (paths, sizes, modification times): a param of
-    ``convert``, so a replaced, repaired, added or deleted DICOM reruns it (a demo's download is
-    the output of its rule)."""
+    """What the images of a Kaggle download are (paths, sizes, modification times; a table: it and
+    the images and masks it lists): a param of ``convert``, so a replaced, repaired, added or
+    deleted DICOM reruns it (a demo's download is the output of its rule)."""
     spec = DATASETS[wildcards.dataset]
-    return formats.inventory(spec["format"], spec["root"]) if "root" in spec else "demo"
+    return formats.inventory(spec["format"], spec["root"], spec.get("table")) if "root" in spec else "demo"
 
 
 def get_pretrained(wildcards):
@@ -134,10 +159,31 @@ def get_split_file(wildcards):
     return DATASETS[wildcards.dataset].get("splits", [])
 
 
-def get_cohort_flags(wildcards, input):
-    """--classes and --split-file of a convert job: the images of the study (the rest: excluded.csv)."""
+def get_split_table(wildcards):
+    """A table with a split column (format table), which gives the splits as a split file would."""
     spec = DATASETS[wildcards.dataset]
-    flags = ["--classes " + " ".join(shlex.quote(c) for c in spec["classes"])] if "classes" in spec else []
+    if spec["format"] != "table" or "demo" in spec:  # the demo's table has no split column
+        return []
+    path = formats.label_file("table", spec["root"], spec["table"])
+    return [str(path)] if table.has_split(path) else []
+
+
+def get_split_flags(wildcards, input):
+    """--split-file or --split-table of a split job (neither: seeded splits)."""
+    if input.split_file:
+        return f"--split-file {shlex.quote(str(input.split_file))}"
+    if input.split_table:
+        return f"--split-table {shlex.quote(str(input.split_table))}"
+    return ""
+
+
+def get_cohort_flags(wildcards, input):
+    """--table (format table), --classes and --split-file of a convert job: where the labels are,
+    the images of the study (the rest: excluded.csv)."""
+    spec = DATASETS[wildcards.dataset]
+    flags = [f"--table {shlex.quote(spec['table'])}"] if spec["format"] == "table" else []
+    if "classes" in spec:
+        flags.append("--classes " + " ".join(shlex.quote(c) for c in spec["classes"]))
     if input.split_file:
         flags.append(f"--split-file {shlex.quote(str(input.split_file))}")
     return " ".join(flags)

@@ -1,4 +1,4 @@
-# Data stages: demo generation, DICOM conversion, splits.
+# Data stages: demo generation, conversion (DICOM, or a table's images), splits.
 
 
 rule demo_data:
@@ -54,6 +54,7 @@ rule split:
     input:
         manifest=rules.convert.output.manifest,
         split_file=get_split_file,
+        split_table=get_split_table,
     output:
         layout.SPLITS,
     log:
@@ -63,7 +64,7 @@ rule split:
     params:
         code=code_version("split.py"),
         settings=settings("folds", "test_fraction", "seed"),
-        split_file=lambda wc, input: f"--split-file {shlex.quote(input.split_file)}" if input.split_file else "",
+        split_file=get_split_flags,
     shell:
         "{PYTHON} {SCRIPTS}/split.py --manifest {input.manifest:q} --out {output:q}"
         " {params.split_file} --settings {params.settings} > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-"""Synthetic demo data in the exact layouts and encodings of the two Kaggle downloads.
+"""Synthetic demo data in the exact layouts and encodings of the two Kaggle downloads (and of
+``format: table``).
 
 The demo must travel the same ingestion path as real data, so the writers produce what
 the real downloads contain: 1024x1024 8-bit MONOCHROME2 JPEG-Baseline DICOM files (via
@@ -12,6 +13,9 @@ deterministic for a given seed.
 * `write_rsna_demo` (RSNA pneumonia): ``stage_2_train_images/<patientId>.dcm``,
   ``stage_2_train_labels.csv`` (one row per box, ``,,,,,0`` for negatives) and
   ``stage_2_detailed_class_info.csv`` (one row per label row).
+* `write_table_demo` (``format: table``, `salaudit.datasets.table`): the SIIM-like images as
+  8-bit PNGs ``images/<SOPUID>.png``, their masks as PNGs ``masks/<SOPUID>_<k>.png`` (one per
+  RLE row SIIM would write) and ``table.csv`` (``image,label,mask,patient_id``).
 
 How each image looks (anatomy, acquisition, lesions, devices) is `salaudit.datasets.demo_anatomy`.
 
@@ -46,8 +50,9 @@ from salaudit.datasets.demo_anatomy import (
 )
 from salaudit.datasets.dicom import write_jpeg_dicom
 from salaudit.datasets.formats import FORMATS as DOWNLOADS
-from salaudit.datasets.formats import RSNA_CLASS_FILE
+from salaudit.datasets.formats import RSNA_CLASS_FILE, TABLE_DEMO_IMAGE, TABLE_DEMO_MASK, TABLE_DEMO_NAME
 from salaudit.datasets.labels import encode_siim_rle
+from salaudit.datasets.table import image_id as table_image_id
 
 FORMATS = tuple(DOWNLOADS)  # the demo writes every format's download (salaudit.datasets.formats)
 SIIM, RSNA = DOWNLOADS["siim"], DOWNLOADS["rsna"]
@@ -255,14 +260,9 @@ def write_siim_demo(
     the image's CSV rows), in the order of generation. ``progress(done, total)`` is called
     after each image.
     """
-    cases = _plan_siim(n_images, positive_fraction, seed)
     root = Path(root)
     truth, rows = [], []
-    for k, case in enumerate(cases):
-        pixels, fields = render(case)
-        parts = _lesion_masks(fields)
-        if case.split_overlap is not None:
-            parts = _split(parts[0], case.split_overlap)
+    for case, pixels, parts in _siim_images(n_images, positive_fraction, seed, progress):
         study, series, sop = case.uids
         _write_dicom(root / SIIM["images"] / study / series / f"{sop}.dcm", pixels, case)
         mask = np.zeros((SIZE, SIZE), np.uint8)
@@ -271,12 +271,24 @@ def write_siim_demo(
         rows += [(sop, encode_siim_rle(part)) for part in parts] or [(sop, "-1")]
         label = int(bool(parts))
         truth.append({"image_id": sop, "patient_id": case.patient_id, "label": label, "mask": mask})
-        if progress:
-            progress(k + 1, len(cases))
     order = seeds.rng(seed, "demo_siim_order").permutation(len(rows))  # not grouped by label
     text = "ImageId, EncodedPixels\n" + "".join(f"{rows[j][0]}, {rows[j][1]}\n" for j in order)
     (root / SIIM["labels"]).write_text(text, newline="")
     return truth
+
+
+def _siim_images(n_images: int, positive_fraction: float, seed: int, progress: Progress | None):
+    """Each SIIM-like image in turn: ``(case, pixels, parts)``, parts the mask of each RLE row
+    (``progress`` called once the caller has written it)."""
+    cases = _plan_siim(n_images, positive_fraction, seed)
+    for k, case in enumerate(cases):
+        pixels, fields = render(case)
+        parts = _lesion_masks(fields)
+        if case.split_overlap is not None:
+            parts = _split(parts[0], case.split_overlap)
+        yield case, pixels, parts
+        if progress:
+            progress(k + 1, len(cases))
 
 
 def write_rsna_demo(
@@ -329,12 +341,50 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     path.write_text(buffer.getvalue(), newline="")
 
 
+def write_table_demo(
+    root: str | Path,
+    n_images: int,
+    positive_fraction: float,
+    seed: int,
+    *,
+    progress: Progress | None = None,
+) -> list[dict]:
+    """Write the SIIM-like images of `write_siim_demo` as a table dataset under ``root`` (PNG
+    images and masks, ``table.csv``); returns the truth per image as `write_siim_demo`, whose
+    ``image_id`` is the table's (``images/<SOPUID>``)."""
+    root = Path(root)
+    truth, rows = [], []
+    for case, pixels, parts in _siim_images(n_images, positive_fraction, seed, progress):
+        sop = case.uids[2]
+        image = TABLE_DEMO_IMAGE.format(id=sop)
+        _save_png(root / image, pixels)
+        mask = np.zeros((SIZE, SIZE), np.uint8)
+        for j, part in enumerate(parts):
+            mask_file = TABLE_DEMO_MASK.format(id=sop, part=j)
+            _save_png(root / mask_file, part * 255)
+            rows.append([image, "1", mask_file, case.patient_id])
+            mask |= part
+        if not parts:
+            rows.append([image, "0", "", case.patient_id])
+        truth.append({"image_id": table_image_id(image), "patient_id": case.patient_id, "label": int(bool(parts)),
+                      "mask": mask})
+    _write_csv(root / TABLE_DEMO_NAME, ["image", "label", "mask", "patient_id"], rows)
+    return truth
+
+
+def _save_png(path: Path, pixels: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.astype(np.uint8), mode="L").save(path, format="PNG")
+
+
 def write_demo(
     fmt: str, root: str | Path, n_images: int, positive_fraction: float, seed: int, *,
     progress: Progress | None = None,
 ) -> list[dict]:
-    """Write the demo dataset of format ``fmt`` ("siim" or "rsna"); see the two writers."""
-    writers = {"siim": write_siim_demo, "rsna": write_rsna_demo}
+    """Write the demo dataset of format ``fmt`` ("siim", "rsna" or "table"); see the writers."""
+    writers = {"siim": write_siim_demo, "rsna": write_rsna_demo, "table": write_table_demo}
     if fmt not in writers:
         raise ValueError(f"unknown demo format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return writers[fmt](root, n_images, positive_fraction, seed, progress=progress)

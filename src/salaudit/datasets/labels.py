@@ -93,6 +93,7 @@ class SiimLabel:
 
     image_id: str
     rows: list[tuple[int, str]] = field(default_factory=list)  # (line number, RLE text)
+    file: str = ""  # the label file's name, named in errors (train-rle.csv, or a table)
 
     @property
     def label(self) -> int:
@@ -117,7 +118,7 @@ def read_siim_labels(path: str | Path) -> dict[str, SiimLabel]:
             if len(row) != 2:
                 raise LabelError(f"{path}:{line}: expected 2 columns, got {len(row)}")
             image_id, rle = row[0].strip(), row[1].strip()
-            labels.setdefault(image_id, SiimLabel(image_id)).rows.append((line, rle))
+            labels.setdefault(image_id, SiimLabel(image_id, file=Path(path).name)).rows.append((line, rle))
     return labels
 
 
@@ -131,7 +132,8 @@ def siim_mask(label: SiimLabel, height: int, width: int) -> np.ndarray:
         try:
             mask |= decode_siim_rle(rle, height, width)
         except LabelError as err:
-            raise LabelError(f"ImageId {label.image_id} (train-rle.csv line {line}): {err}") from None
+            where = f"{label.file} line {line}" if label.file else f"line {line}"
+            raise LabelError(f"ImageId {label.image_id} ({where}): {err}") from None
     return mask
 
 

@@ -124,8 +124,21 @@ def splits_from_file(manifest: pd.DataFrame, path: str | Path, k: int, seed: int
     images). The convert job keeps only the images the file lists (`salaudit.datasets.convert`), so a
     manifest image missing from the file means the conversion is stale: an error.
     """
+    return splits_from_assignment(manifest, read_paper_split_file(path), path, k, seed)
+
+
+def splits_from_table(manifest: pd.DataFrame, path: str | Path, k: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """`splits_from_file` for a dataset of format table whose table has a ``split`` column
+    (`salaudit.datasets.table.read_splits`): the same rules, the column in the file's place."""
+    from salaudit.datasets import table
+
+    return splits_from_assignment(manifest, table.read_splits(path), path, k, seed)
+
+
+def splits_from_assignment(manifest: pd.DataFrame, given: pd.Series, path: str | Path, k: int,
+                           seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """Splits from ``given`` (image id → ``train|val|test``, read from ``path``); see `splits_from_file`."""
     manifest = manifest.reset_index(drop=True)
-    given = read_paper_split_file(path)
     ids = manifest["image_id"].astype(str)
     missing = ids[~ids.isin(given.index)]
     if len(missing):

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from PIL import Image
 from scipy import ndimage
 
 import make_demo_data
-from salaudit.datasets import demo, demo_anatomy
+from salaudit import config
+from salaudit.datasets import convert, demo, demo_anatomy
 from salaudit.datasets.dicom import read_dicom
 from salaudit.datasets.labels import read_rsna_classes, read_rsna_labels, read_siim_labels, siim_mask
 
@@ -20,6 +22,7 @@ SEED = 7
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 UID = r"1\.2\.276\.0\.7230010\.3\.1\.{kind}\.8323329\.\d+\.{stamp}\d{{3}}\.\d{{6}}"
 SOP = UID.format(kind=4, stamp=1517875)
+KAGGLE = ("siim", "rsna")  # the format table's demo: its own section below
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +151,7 @@ def test_rsna_boxes_match_truth_and_lie_in_the_lungs(rsna):
 
 
 # ----------------------------------------------------------------------------- both
-@pytest.mark.parametrize("fmt", demo.FORMATS)
+@pytest.mark.parametrize("fmt", KAGGLE)
 def test_dicom_headers(fmt, siim, rsna):
     root, truth = {"siim": siim, "rsna": rsna}[fmt]
     for path in root.rglob("*.dcm"):
@@ -163,7 +166,7 @@ def test_dicom_headers(fmt, siim, rsna):
         assert ds.pixel_array.shape == (1024, 1024) and ds.pixel_array.dtype == np.uint8
 
 
-@pytest.mark.parametrize("fmt", demo.FORMATS)
+@pytest.mark.parametrize("fmt", KAGGLE)
 def test_lesions_are_drawn(fmt, siim, rsna):
     """Each written image differs from its lesion-free re-render exactly on the lesions."""
     root, truth = {"siim": siim, "rsna": rsna}[fmt]
@@ -196,7 +199,7 @@ def test_lesions_are_drawn(fmt, siim, rsna):
                 assert diff[int(y) : int(y + h), int(x) : int(x + w)].mean() > 10
 
 
-@pytest.mark.parametrize("fmt", demo.FORMATS)
+@pytest.mark.parametrize("fmt", KAGGLE)
 def test_devices_are_drawn_in_both_classes_independently_of_the_label(fmt):
     """ECG pads, wires and calcified nodules: bright, sharp, in positives and negatives alike."""
     plan = {"siim": demo._plan_siim, "rsna": demo._plan_rsna}[fmt](60, 0.5, SEED)
@@ -215,7 +218,7 @@ def test_devices_are_drawn_in_both_classes_independently_of_the_label(fmt):
     assert abs((drawn - bare).mean()) < 2  # and nothing much elsewhere
 
 
-@pytest.mark.parametrize("fmt", demo.FORMATS)
+@pytest.mark.parametrize("fmt", KAGGLE)
 def test_deterministic_and_overwrites_only_own_files(fmt, siim, rsna, tmp_path):
     reference = _files({"siim": siim, "rsna": rsna}[fmt][0])
     (tmp_path / "notes.txt").write_text("kept")
@@ -231,6 +234,46 @@ def test_deterministic_and_overwrites_only_own_files(fmt, siim, rsna, tmp_path):
     assert (other / csv).read_bytes() != reference[csv]
     first_dicom = next(name for name in reference if name.endswith(".dcm"))
     assert all(content != reference[first_dicom] for name, content in _files(other).items())
+
+
+# ----------------------------------------------------------------------------- table
+@pytest.fixture(scope="module")
+def table_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("table")
+    return root, demo.write_table_demo(root, N, 0.5, SEED)
+
+
+def test_table_demo_is_the_siim_demo_as_pngs(table_demo, siim):
+    """The same plan as the SIIM demo: the same images (lossless here), patients, labels and masks."""
+    root, truth = table_demo
+    _, siim_truth = siim
+    lines = (root / "table.csv").read_text().splitlines()
+    assert lines[0] == "image,label,mask,patient_id"
+    assert len(list((root / "images").glob("*.png"))) == N
+    for t, s in zip(truth, siim_truth, strict=True):
+        assert t["image_id"] == f"images/{s['image_id']}"
+        assert (t["patient_id"], t["label"]) == (s["patient_id"], s["label"]) and (t["mask"] == s["mask"]).all()
+        rows = [line.split(",") for line in lines[1:] if line.startswith(t["image_id"] + ".png,")]
+        masks = [np.asarray(Image.open(root / row[2])) > 0 for row in rows if row[2]]
+        assert len(masks) == len(rows) - (1 - t["label"])  # one mask per row of a positive
+        assert (np.logical_or.reduce(masks or [np.zeros_like(t["mask"], bool)]) == t["mask"].astype(bool)).all()
+    plan = demo._plan_siim(N, 0.5, SEED)
+    pixels = np.asarray(Image.open(root / f"{truth[0]['image_id']}.png"))
+    assert (pixels == demo_anatomy.render(plan[0])[0]).all()
+
+
+def test_table_demo_converts_to_its_truth_and_is_deterministic(table_demo, tmp_path):
+    root, truth = table_demo
+    defaults = config.defaults()
+    converted = convert.convert_dataset("table", root, 64, defaults["high_bit_depth"],
+                                        tuple(defaults["window_percentiles"]), table_name="table.csv")
+    assert converted.problems == [] and converted.warnings == []
+    expected = {t["image_id"]: t for t in truth}
+    for i, row in converted.manifest.iterrows():
+        assert row.label == expected[row.image_id]["label"]
+        assert (converted.masks[i] == convert.resize_mask(expected[row.image_id]["mask"], 64)).all()
+    demo.write_demo("table", tmp_path, N, 0.5, SEED)
+    assert _files(tmp_path) == _files(root)
 
 
 @pytest.mark.parametrize(

@@ -205,6 +205,13 @@ def test_dataset_sizes(tmp_path):
         "patientId,class\na,Lung Opacity\na,Lung Opacity\nb,Normal\nc,No Lung Opacity / Not Normal\n")
     cohort = {"datasets": {"rsna": {"format": "rsna", "root": str(rsna), "classes": ["Normal", "Lung Opacity"]}}}
     assert est.dataset_sizes(cohort, tmp_path / "none") == {"rsna": 2}  # the paper's cohort: c excluded
+    mine = tmp_path / "table"
+    mine.mkdir()
+    # a table lists an image once per box; with a split column, images without a split are not studied
+    (mine / "t.csv").write_text("image,label,x,y,width,height,split\na.png,1,1,1,2,2,train\na.png,1,5,5,2,2,train\n"
+                                "b.png,0,,,,,test\nc.png,0,,,,,\n")
+    tables = {"datasets": {"mine": {"format": "table", "root": str(mine), "table": "t.csv"}}}
+    assert est.dataset_sizes(tables, tmp_path / "none") == {"mine": 2}
 
 
 def test_missing_cpu_time_falls_back_to_wall(tmp_path):

@@ -283,7 +283,8 @@ def get_localizer(name: str) -> Localizer:
 
 
 def localizer_for(fmt: str) -> str:
-    """The localizer of a dataset format: ``unet`` for masks (siim), ``retinanet`` for boxes (rsna)."""
+    """The localizer of a dataset format: ``unet`` for masks (siim), ``retinanet`` for boxes (rsna);
+    a table's depends on its columns (`salaudit.datasets.formats.localizer`)."""
     if fmt not in FORMAT_LOCALIZER:
         raise ModelError(f"no localizer for format {fmt!r}; known: {', '.join(FORMAT_LOCALIZER)}")
     return FORMAT_LOCALIZER[fmt]
