@@ -203,6 +203,11 @@ def check_saliency():
         unknown = [a for a in archs if a not in registry.ARCH_SPECS]
         if unknown:
             problems.append(f"{key}.archs: unknown architecture(s) {', '.join(unknown)}")
+    for arch in config["classifiers"]["archs"]:
+        try:
+            registry.check_guided(arch, config["saliency"]["methods"])
+        except registry.ModelError as err:
+            problems.append(f"saliency.methods: {err}")
     stop(problems)
 
 

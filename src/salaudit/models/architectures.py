@@ -9,6 +9,7 @@ classification head, whose shape differs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +68,31 @@ def _densenet121(num_classes: int) -> nn.Module:
     return DenseNet121()
 
 
+def _with_relu_module(model: nn.Module) -> nn.Module:
+    """A torchvision DenseNet whose final ReLU (a function in torchvision's forward) is the module
+    ``relu``, as `_densenet121`'s: Grad-CAM's layer, the activations the classifier receives."""
+    model.relu = nn.ReLU()
+
+    def forward(x):
+        return model.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(model.relu(model.features(x)), 1), 1))
+
+    model.forward = forward
+    return model
+
+
+def torchvision_model(name: str, num_classes: int) -> nn.Module:
+    """torchvision's classification model ``name``, untrained (``weights=None``: nothing is
+    downloaded), with ``num_classes`` outputs; GoogLeNet without its auxiliary heads, DenseNets
+    with their final ReLU as a module. Its registry entry is derived from this model
+    (`salaudit.models.structure`)."""
+    from torchvision import models
+    from torchvision.models import DenseNet
+
+    extra = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    model = models.get_model(name, weights=None, num_classes=num_classes, **extra)
+    return _with_relu_module(model) if isinstance(model, DenseNet) else model
+
+
 @dataclass(frozen=True)
 class Architecture:
     build: Callable[[int], nn.Module]
@@ -82,7 +108,7 @@ _BUILDERS: dict[str, Callable[[int], nn.Module]] = {
 }
 # The torch-free facts (sizes, layers, cascade blocks) live in salaudit.registry.
 ARCHITECTURES: dict[str, Architecture] = {
-    name: Architecture(build=_BUILDERS[name], min_size=spec.min_size, head=spec.head,
+    name: Architecture(build=_BUILDERS.get(name, partial(torchvision_model, name)), min_size=spec.min_size, head=spec.head,
                        gradcam_layer=spec.gradcam_layer, cascade=spec.cascade)
     for name, spec in ARCH_SPECS.items()
 }
