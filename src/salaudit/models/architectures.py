@@ -120,9 +120,11 @@ def get_architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
-def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None) -> nn.Module:
-    """A fresh model; with ``pretrained``, every weight except the head's from that local file."""
-    model = get_architecture(arch).build(num_classes)
+def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None,
+                channels: int = 3) -> nn.Module:
+    """A fresh model; with ``pretrained``, every weight except the head's from that local file;
+    ``channels``: the input channels (`set_input_channels`)."""
+    model = set_input_channels(get_architecture(arch).build(num_classes), channels)
     if pretrained:
         load_pretrained(model, arch, pretrained)
     return model
@@ -144,16 +146,55 @@ def load_pretrained(model: nn.Module, arch: str, path: str | Path) -> None:
     model.load_state_dict(usable, strict=False)
 
 
-def preprocess(images) -> torch.Tensor:
-    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, 3, S, S]`` in [-1, 1], as in the paper.
+# What a model takes (classifiers.preprocess.<arch>): the project's own models take the grey image
+# in [-1, 1] on 3 channels; a model brought as weights may expect, e.g., ImageNet's [0, 1] with
+# per-channel mean and std, or one channel.
+DEFAULT_INPUT = {"channels": 3, "range": [-1.0, 1.0], "mean": None, "std": None}
+
+
+def input_spec(spec: dict | None) -> dict:
+    """``spec`` with the defaults filled in (None: the project's preprocessing)."""
+    return {**DEFAULT_INPUT, **(spec or {})}
+
+
+def preprocess(images, spec: dict | None = None) -> torch.Tensor:
+    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, C, S, S]``: by default ``C = 3`` in
+    [-1, 1], as in the paper. ``spec`` (`input_spec`; a checkpoint's ``meta["input"]``): the grey
+    value 0..255 mapped linearly onto ``range``, then ``(x - mean[c]) / std[c]`` per channel
+    when given, on ``channels`` channels.
 
     The one preprocessing function every stage uses.
     """
     x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     if x.dtype != torch.uint8 or x.ndim != 3:
         raise ValueError(f"expected uint8 [B, S, S], got {x.dtype} {tuple(x.shape)}")
-    x = x.to(torch.float32) / 127.5 - 1.0
-    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    spec = input_spec(spec)
+    if spec == DEFAULT_INPUT:
+        x = x.to(torch.float32) / 127.5 - 1.0
+        return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    low, high = spec["range"]
+    x = (x.to(torch.float32) / 255.0 * (high - low) + low).unsqueeze(1).expand(-1, spec["channels"], -1, -1)
+    if spec["mean"] is not None:
+        mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        x = (x - mean) / std
+    return x.contiguous()
+
+
+def set_input_channels(model: nn.Module, channels: int) -> nn.Module:
+    """The model with its first convolution taking ``channels`` input channels (a grey model:
+    1), freshly initialised; the weights of a file then fill it."""
+    if channels == 3:
+        return model
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            conv = nn.Conv2d(channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                             module.dilation, module.groups, module.bias is not None, module.padding_mode,
+                             device=module.weight.device)
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, attr, conv)
+            return model
+    raise ModelError("no convolution to take the input")
 
 
 PREPROCESSING = "uint8 grayscale / 127.5 - 1, replicated to 3 channels"
