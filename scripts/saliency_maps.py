@@ -117,7 +117,7 @@ def main(args):
         fold = meta.get("settings", {}).get("fold", out)
         written += maps.write_model_maps(model, meta["name"], fold, out, images, saliency, seed=settings["seed"],
                                          dataset=args.dataset, device=device, cache=cache, mode=args.randomize,
-                                         timer=timer, prior=prior, stem=args.stem)
+                                         timer=timer, prior=prior, stem=args.stem, input_spec=meta.get("input"))
         print(f"{path} ({meta['name']}) on {device}: {len(images)} images, {len(saliency['methods'])} methods")
     job.store(written)
     print(timer.report())

@@ -9,7 +9,9 @@ them at parse time, so a dry run or a no-op rerun never pays for importing torch
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class ModelError(ValueError):
@@ -29,6 +31,10 @@ class ArchSpec:
     # faster too but stays contiguous: its channels-last demo models differ in the last bits, and
     # one of them gave an all-zero Grad-CAM, which the demo's headline check rejects (BENCHMARKS.md).
     cpu_channels_last: bool = False
+    # Every activation a ReLU: guided backpropagation (GBP, GGCAM) is defined (README, "Any
+    # torchvision CNN"); False for SiLU, GELU, Hardswish... networks, where they are refused.
+    guided: bool = True
+    activations: tuple[str, ...] = ("ReLU",)
 
 
 _INCEPTION_BLOCKS = ("Mixed_7c", "Mixed_7b", "Mixed_7a", "Mixed_6e", "Mixed_6d", "Mixed_6c", "Mixed_6b",
@@ -59,6 +65,23 @@ ARCH_SPECS: dict[str, ArchSpec] = {
         cascade=(("fc", ("fc",)), ("block3", ("block3",)), ("block2", ("block2",)), ("block1", ("block1",))),
     ),
 }
+
+PAPER_ARCHS = ("inception_v3", "densenet121")
+
+# Every other torchvision classification model: its entry derived from its structure
+# (`salaudit.models.structure`), written by tools/gen_torchvision_archs.py; "refused": the models
+# that cannot be audited and why (a one-line config error names the reason).
+TORCHVISION_TABLE = Path(__file__).with_name("torchvision_archs.json")
+_TORCHVISION = json.loads(TORCHVISION_TABLE.read_text())
+TORCHVISION_REFUSED: dict[str, str] = _TORCHVISION["refused"]
+for _name, _entry in _TORCHVISION["archs"].items():
+    ARCH_SPECS[_name] = ArchSpec(
+        min_size=_entry["min_size"], head=_entry["head"], gradcam_layer=_entry["gradcam_layer"],
+        cascade=tuple((step, tuple(paths)) for step, paths in _entry["cascade"]),
+        guided=_entry["guided"], activations=tuple(_entry["activations"]),
+    )
+# Methods that need every activation to be a ReLU.
+GUIDED_METHODS = ("gbp", "ggcam")
 
 # The config section (saliency.<section>) holding each method's settings; GGCAM and the
 # smooth_random control use Grad-CAM's layer. Methods without settings (grad, gbp, random, edge,
@@ -106,9 +129,22 @@ ENCODING_LOCALIZER = {"mask": "unet", "rle": "unet", "boxes": "retinanet"}
 
 
 def get_spec(name: str) -> ArchSpec:
+    if name in TORCHVISION_REFUSED:
+        raise ModelError(f"{name} cannot be audited: {TORCHVISION_REFUSED[name]}")
     if name not in ARCH_SPECS:
-        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(ARCH_SPECS)}")
+        raise ModelError(f"unknown architecture {name!r}: not the project's (inception_v3, densenet121, tiny_cnn) "
+                         f"nor a torchvision {_TORCHVISION['torchvision']} classification model")
     return ARCH_SPECS[name]
+
+
+def check_guided(arch: str, methods) -> None:
+    """Guided backpropagation (and GGCAM, built on it) rewrites ReLU's backward: on an
+    architecture with other activations it is refused, naming them."""
+    spec = get_spec(arch)
+    asked = [m for m in methods if m in GUIDED_METHODS]
+    if asked and not spec.guided:
+        raise ModelError(f"{', '.join(asked)} need(s) ReLU activations; {arch} has {', '.join(spec.activations)} "
+                         f"(remove {', '.join(asked)} from saliency.methods or {arch} from classifiers.archs)")
 
 
 def check_image_size(arch: str, image_size: int) -> None:

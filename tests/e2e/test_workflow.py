@@ -271,6 +271,9 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
     ({"saliency": {"randomization": {"archs": ["tiny_cnn"], "folds": [3]}}},
      "saliency.randomization.folds: [3] not below folds (3)"),
     ({"saliency": {"randomization": {"archs": ["vgg"]}}}, "unknown architecture(s) vgg"),
+    ({"classifiers": {"archs": ["vit_b_16"]}}, "classifiers.archs: vit_b_16 cannot be audited: not a CNN"),
+    ({"classifiers": {"archs": ["tiny_cnn", "efficientnet_b0"]}},
+     "saliency.methods: gbp, ggcam need(s) ReLU activations; efficientnet_b0 has SiLU, Sigmoid"),
     ({"saliency": {"methods": ["grad", "lrp"]}}, "saliency.methods.1: 'lrp' is not one of"),
     # a U-Net that cannot halve the image depth times: at start-up, not inside train_localizer
     ({"image_size": 72, "localizers": {"unet": {"depth": 4}}},
@@ -280,6 +283,20 @@ def test_model_config_errors_before_any_job(tmp_path, change, message):
     result = snakemake(tmp_path, "-n", config={**TINY, **change})
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_a_torchvision_cnn_is_audited_like_the_papers(tmp_path):
+    """resnet18 by name: trained per fold, every method, randomized block by block (its derived
+    cascade), scored - the dry run lists each job."""
+    config = {**TINY, "classifiers": {**TINY["classifiers"], "archs": ["tiny_cnn", "resnet18"]},
+              "saliency": {**TINY["saliency"], "randomization": {"archs": ["resnet18"], "folds": [0]}}}
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(line.split()[:2] for line in result.stdout.splitlines() if len(line.split()) == 2
+                  and line.split()[1].isdigit())
+    assert counts["train_classifier"] == "12" and counts["randomized_saliency_resnet18"] == "2"
+    files = snakemake(tmp_path, "-n", "--printshellcmds", config=config).stdout
+    assert "results/siim/maps/resnet18/fold0/gcam/cascade/05_layer1.npy" in files
 
 
 def test_missing_kaggle_folders_are_named_all_at_once(tmp_path):

@@ -107,6 +107,25 @@ def check_models():
             registry.check_image_size(arch, config["image_size"])
         except registry.ModelError as err:
             problems.append(f"classifiers.archs: {err}")
+    for arch, paths in IMPORTED.items():
+        key = f"classifiers.weights.{arch}"
+        if arch not in config["classifiers"]["archs"]:
+            problems.append(f"{key}: {arch} is not in classifiers.archs")
+        elif len(paths) != config["folds"]:
+            problems.append(f"{key}: {len(paths)} file(s), one per replicate, but folds is {config['folds']}")
+        elif arch in config["classifiers"]["pretrained"]:
+            problems.append(f"{key}: {arch} also has classifiers.pretrained (imported models are not trained)")
+        elif arch in config["evaluation"]["label_randomization"]["archs"]:
+            problems.append(f"{key}: {arch} is in evaluation.label_randomization.archs, which retrains it")
+        problems += [f"{key}: no file {path}" for path in paths if not Path(path).is_file()]
+    for arch, spec in config["classifiers"]["preprocess"].items():
+        if arch not in IMPORTED:
+            problems.append(f"classifiers.preprocess.{arch}: only for models brought as weights (classifiers.weights)")
+        for key in ("mean", "std"):
+            if spec[key] is not None and len(spec[key]) != spec["channels"]:
+                problems.append(f"classifiers.preprocess.{arch}.{key}: {len(spec[key])} values for {spec['channels']} channel(s)")
+        if (spec["mean"] is None) != (spec["std"] is None):
+            problems.append(f"classifiers.preprocess.{arch}: give both mean and std, or neither")
     for arch, path in config["classifiers"]["pretrained"].items():
         if arch not in config["classifiers"]["archs"]:
             problems.append(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")
@@ -211,6 +230,30 @@ def settings(*keys):
     return shlex.quote(json.dumps({key: config[key] for key in keys}))
 
 
+# Classifiers brought as weights (classifiers.weights): imported, never trained.
+IMPORTED = config["classifiers"]["weights"]
+# A wildcard matching no architecture (the import rule when nothing is imported).
+NO_ARCH = "(?!)"
+
+
+def training_settings():
+    """The settings of a training job: seed, device and the classifiers block but the weights
+    and preprocessing of imported models (adding one must not retrain the others)."""
+    block = {k: v for k, v in config["classifiers"].items() if k not in ("weights", "preprocess")}
+    return shlex.quote(json.dumps({"seed": config["seed"], "device": config["device"], "classifiers": block}))
+
+
+def import_settings(wildcards):
+    """What an import job reads: seed, device, the batch size and its architecture's input."""
+    c = config["classifiers"]
+    block = {"batch_size": c["batch_size"], "preprocess": {k: v for k, v in c["preprocess"].items() if k == wildcards.arch}}
+    return shlex.quote(json.dumps({"seed": config["seed"], "device": config["device"], "classifiers": block}))
+
+
+def get_weights_file(wildcards):
+    return IMPORTED[wildcards.arch][int(wildcards.fold)]
+
+
 def get_all_classifier_metrics(wildcards=None):
     return expand(layout.CLASSIFIER_METRICS, dataset=DATASETS, arch=ARCHS, fold=FOLDS)
 
@@ -249,6 +292,11 @@ def check_saliency():
         unknown = [a for a in archs if a not in registry.ARCH_SPECS]
         if unknown:
             problems.append(f"{key}.archs: unknown architecture(s) {', '.join(unknown)}")
+    for arch in config["classifiers"]["archs"]:
+        try:
+            registry.check_guided(arch, config["saliency"]["methods"])
+        except registry.ModelError as err:
+            problems.append(f"saliency.methods: {err}")
     stop(problems)
 
 

@@ -62,10 +62,45 @@ rule train_classifier:
         code=code_version("train_classifier.py"),
         data=subpath(input.images, parent=True),
         out=subpath(output.model, parent=True),
-        settings=settings("seed", "device", "classifiers"),
+        settings=training_settings(),
+    wildcard_constraints:
+        arch="|".join(a for a in registry.ARCH_SPECS if a not in IMPORTED),
     shell:
         "{PYTHON} {SCRIPTS}/train_classifier.py --data {params.data:q} --splits {input.splits:q}"
         " --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q}"
+        " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
+
+
+rule import_classifier:
+    """A replicate brought as weights (classifiers.weights.{arch}[{fold}]): checked, evaluated on
+    the study's splits and written as a trained fold is; never trained."""
+    input:
+        weights=get_weights_file,
+        images=rules.convert.output.images,
+        masks=rules.convert.output.masks,
+        manifest=rules.convert.output.manifest,
+        splits=rules.split.output[0],
+    output:
+        model=layout.CLASSIFIER_MODEL,
+        metrics=layout.CLASSIFIER_METRICS,
+        predictions=layout.PREDICTIONS,
+    log:
+        "logs/{dataset}/models/{arch}/fold{fold}/import.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpu_request,
+    params:
+        code=code_version("import_classifier.py"),
+        data=subpath(input.images, parent=True),
+        out=subpath(output.model, parent=True),
+        settings=import_settings,
+    wildcard_constraints:
+        arch="|".join(IMPORTED) or NO_ARCH,
+    shell:
+        "{PYTHON} {SCRIPTS}/import_classifier.py --weights {input.weights:q} --data {params.data:q}"
+        " --splits {input.splits:q} --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q}"
         " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
 
 
@@ -96,7 +131,7 @@ rule train_label_randomized:
         code=code_version("train_classifier.py"),
         data=subpath(input.images, parent=True),
         out=subpath(output.model, parent=True),
-        settings=settings("seed", "device", "classifiers"),
+        settings=training_settings(),
     shell:
         "{PYTHON} {SCRIPTS}/train_classifier.py --data {params.data:q} --splits {input.splits:q}"
         " --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q} --permute-labels"

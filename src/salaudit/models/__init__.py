@@ -8,10 +8,12 @@ The names a notebook needs most are here: ``salaudit.models.load_checkpoint(path
 
 from salaudit.models.architectures import (  # noqa: F401
     ARCHITECTURES,
+    DEFAULT_INPUT,
     PREPROCESSING,
     Architecture,
     build_model,
     get_architecture,
+    input_spec,
     load_pretrained,
     preprocess,
 )

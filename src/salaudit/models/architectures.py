@@ -9,6 +9,7 @@ classification head, whose shape differs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +68,31 @@ def _densenet121(num_classes: int) -> nn.Module:
     return DenseNet121()
 
 
+def _with_relu_module(model: nn.Module) -> nn.Module:
+    """A torchvision DenseNet whose final ReLU (a function in torchvision's forward) is the module
+    ``relu``, as `_densenet121`'s: Grad-CAM's layer, the activations the classifier receives."""
+    model.relu = nn.ReLU()
+
+    def forward(x):
+        return model.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(model.relu(model.features(x)), 1), 1))
+
+    model.forward = forward
+    return model
+
+
+def torchvision_model(name: str, num_classes: int) -> nn.Module:
+    """torchvision's classification model ``name``, untrained (``weights=None``: nothing is
+    downloaded), with ``num_classes`` outputs; GoogLeNet without its auxiliary heads, DenseNets
+    with their final ReLU as a module. Its registry entry is derived from this model
+    (`salaudit.models.structure`)."""
+    from torchvision import models
+    from torchvision.models import DenseNet
+
+    extra = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
+    model = models.get_model(name, weights=None, num_classes=num_classes, **extra)
+    return _with_relu_module(model) if isinstance(model, DenseNet) else model
+
+
 @dataclass(frozen=True)
 class Architecture:
     build: Callable[[int], nn.Module]
@@ -82,7 +108,7 @@ _BUILDERS: dict[str, Callable[[int], nn.Module]] = {
 }
 # The torch-free facts (sizes, layers, cascade blocks) live in salaudit.registry.
 ARCHITECTURES: dict[str, Architecture] = {
-    name: Architecture(build=_BUILDERS[name], min_size=spec.min_size, head=spec.head,
+    name: Architecture(build=_BUILDERS.get(name, partial(torchvision_model, name)), min_size=spec.min_size, head=spec.head,
                        gradcam_layer=spec.gradcam_layer, cascade=spec.cascade)
     for name, spec in ARCH_SPECS.items()
 }
@@ -94,9 +120,11 @@ def get_architecture(name: str) -> Architecture:
     return ARCHITECTURES[name]
 
 
-def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None) -> nn.Module:
-    """A fresh model; with ``pretrained``, every weight except the head's from that local file."""
-    model = get_architecture(arch).build(num_classes)
+def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None,
+                channels: int = 3) -> nn.Module:
+    """A fresh model; with ``pretrained``, every weight except the head's from that local file;
+    ``channels``: the input channels (`set_input_channels`)."""
+    model = set_input_channels(get_architecture(arch).build(num_classes), channels)
     if pretrained:
         load_pretrained(model, arch, pretrained)
     return model
@@ -118,16 +146,55 @@ def load_pretrained(model: nn.Module, arch: str, path: str | Path) -> None:
     model.load_state_dict(usable, strict=False)
 
 
-def preprocess(images) -> torch.Tensor:
-    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, 3, S, S]`` in [-1, 1], as in the paper.
+# What a model takes (classifiers.preprocess.<arch>): the project's own models take the grey image
+# in [-1, 1] on 3 channels; a model brought as weights may expect, e.g., ImageNet's [0, 1] with
+# per-channel mean and std, or one channel.
+DEFAULT_INPUT = {"channels": 3, "range": [-1.0, 1.0], "mean": None, "std": None}
+
+
+def input_spec(spec: dict | None) -> dict:
+    """``spec`` with the defaults filled in (None: the project's preprocessing)."""
+    return {**DEFAULT_INPUT, **(spec or {})}
+
+
+def preprocess(images, spec: dict | None = None) -> torch.Tensor:
+    """uint8 ``[B, S, S]`` (array or tensor) → float32 ``[B, C, S, S]``: by default ``C = 3`` in
+    [-1, 1], as in the paper. ``spec`` (`input_spec`; a checkpoint's ``meta["input"]``): the grey
+    value 0..255 mapped linearly onto ``range``, then ``(x - mean[c]) / std[c]`` per channel
+    when given, on ``channels`` channels.
 
     The one preprocessing function every stage uses.
     """
     x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     if x.dtype != torch.uint8 or x.ndim != 3:
         raise ValueError(f"expected uint8 [B, S, S], got {x.dtype} {tuple(x.shape)}")
-    x = x.to(torch.float32) / 127.5 - 1.0
-    return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    spec = input_spec(spec)
+    if spec == DEFAULT_INPUT:
+        x = x.to(torch.float32) / 127.5 - 1.0
+        return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+    low, high = spec["range"]
+    x = (x.to(torch.float32) / 255.0 * (high - low) + low).unsqueeze(1).expand(-1, spec["channels"], -1, -1)
+    if spec["mean"] is not None:
+        mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        x = (x - mean) / std
+    return x.contiguous()
+
+
+def set_input_channels(model: nn.Module, channels: int) -> nn.Module:
+    """The model with its first convolution taking ``channels`` input channels (a grey model:
+    1), freshly initialised; the weights of a file then fill it."""
+    if channels == 3:
+        return model
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            conv = nn.Conv2d(channels, module.out_channels, module.kernel_size, module.stride, module.padding,
+                             module.dilation, module.groups, module.bias is not None, module.padding_mode,
+                             device=module.weight.device)
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, attr, conv)
+            return model
+    raise ModelError("no convolution to take the input")
 
 
 PREPROCESSING = "uint8 grayscale / 127.5 - 1, replicated to 3 channels"

@@ -8,6 +8,9 @@ A dict saved with ``torch.save``:
   the layout every loader expects);
 * ``settings``: the training settings (the dataclass as a dict: fold, seed, ...);
 * ``image_size``: S of the ``[B, 3, S, S]`` inputs it was trained on; ``preprocessing``: how;
+* ``input``: what the model takes (`salaudit.models.architectures.input_spec`: channels, range,
+  mean, std), absent for the project's own preprocessing; ``imported``: for a classifier brought
+  as weights (classifiers.weights), the file and its sha256;
 * ``versions``: python, torch, torchvision, numpy; then whatever the trainer adds (``metrics``).
 
 `load_checkpoint` rebuilds either kind. Checkpoints written before this format (a classifier's
@@ -81,9 +84,14 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
         model.load_state_dict(payload["state_dict"])
         return model.eval(), meta
     # Built on the meta device: no random initialisation (InceptionV3's takes seconds), every
-    # tensor then taken from the checkpoint; strict loading fails if one were missing.
-    with torch.device("meta"):
-        model = build_model(name)
+    # tensor then taken from the checkpoint; strict loading fails if one were missing. (RegNets
+    # compute their widths with tensors at construction: built on the CPU.)
+    channels = payload.get("input", {}).get("channels", 3)
+    try:
+        with torch.device("meta"):
+            model = build_model(name, channels=channels)
+    except NotImplementedError:
+        model = build_model(name, channels=channels)
     model.load_state_dict(payload["state_dict"], assign=True)
     missing = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if missing:

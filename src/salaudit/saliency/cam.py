@@ -43,7 +43,8 @@ def gradcam_extent(model: nn.Module, arch: str, image_size: int, layer=None) -> 
     module = resolve_layer(model, layer, arch)
     device = next(model.parameters()).device
     with layer_output(module) as held, torch.no_grad():
-        model.eval()(torch.zeros(1, 3, image_size, image_size, device=device))
+        channels = next(m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d))  # 1: a grey model
+        model.eval()(torch.zeros(1, channels, image_size, image_size, device=device))
     return tuple(int(v) for v in held["out"].shape[-2:])
 
 

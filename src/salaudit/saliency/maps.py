@@ -84,7 +84,8 @@ def batch_seed(seed: int, method: str, model_key: Sequence, start: int) -> int:
 
 def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, saliency: dict, *, seed: int,
                 device: torch.device | str, segments: dict | None = None, prior: np.ndarray | None = None,
-                model_key: Sequence = (), log=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                model_key: Sequence = (), log=None, input_spec: dict | None = None,
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Maps (float16 ``[n, S, S]``) and flags (bool ``[n]``) of every method of ``saliency`` (the
     config's validated ``saliency`` block: ``methods``, their settings, ``batch_size``,
     ``max_batch``), for one model.
@@ -92,7 +93,8 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, saliency:
     Images go through the model ``batch_size`` at a time on ``device``; ``segments`` is the
     XRAI segment cache (`segment_cache`), filled on the fly when it lacks an image; ``prior`` the
     average training mask (float ``[S, S]``) the ``prior`` control shows. With ``log``, a progress
-    line every 30 s (images done, rate, time left).
+    line every 30 s (images done, rate, time left). ``input_spec``: what the model takes (a
+    checkpoint's ``meta["input"]``; None: the project's preprocessing, `salaudit.models.preprocess`).
 
     Seeds: every random draw (SmoothGrad noise, the ``random`` control) comes from
     `batch_seed` of the method, the model (``model_key``: dataset, architecture, fold,
@@ -112,7 +114,7 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, saliency:
     order = sorted(method_ids, key=lambda m: m == "ggcam")  # GBP and GCAM first
     progress = Progress(n, f"  maps of {'/'.join(map(str, model_key))}", log=log) if log else None
     for start in range(0, n, batch_size):
-        x = models.preprocess(np.asarray(images_uint8[start:start + batch_size])).to(device)
+        x = models.preprocess(np.asarray(images_uint8[start:start + batch_size]), input_spec).to(device)
         target = methods.predicted_class(model, x)  # one forward pass for every method
         batch = {}
         for method in order:
@@ -150,13 +152,14 @@ def check_gradcam_layer(model: nn.Module, arch: str, image_size: int, saliency: 
 
 def write_model_maps(model: nn.Module, arch: str, fold, out: str | Path, images_uint8: np.ndarray, saliency: dict, *,
                      seed: int, dataset: str, device, cache: dict, mode: str | None, timer: "Timer",
-                     prior: np.ndarray | None = None, stem: str = layout.TRAINED_STEM, log=print) -> list[Path]:
+                     prior: np.ndarray | None = None, stem: str = layout.TRAINED_STEM, log=print,
+                     input_spec: dict | None = None) -> list[Path]:
     """Every method's maps of one model into its maps folder ``out`` (stem ``trained``, or
     ``stem``: e.g. ``label_randomized`` for a model trained on permuted labels), or with ``mode``
     (``cascade``, ``independent``, ``bottom_up``) of each of its randomization steps
     (`salaudit.saliency.randomize`; stems ``{mode}/{label}``). The model's random streams are
-    named by ``(dataset, arch, fold, stem)``; ``prior``: the average mask of the ``prior`` control.
-    Returns the files written."""
+    named by ``(dataset, arch, fold, stem)``; ``prior``: the average mask of the ``prior`` control;
+    ``input_spec``: what the model takes (`compute_all`). Returns the files written."""
     if {"gcam", "ggcam"} & set(saliency["methods"]):
         check_gradcam_layer(model, arch, images_uint8.shape[-1], saliency, device, log)
 
@@ -164,7 +167,7 @@ def write_model_maps(model: nn.Module, arch: str, fold, out: str | Path, images_
 
     def run(net, name):
         result = compute_all(net, arch, images_uint8, saliency, seed=seed, device=device, segments=cache,
-                             prior=prior, model_key=(dataset, arch, fold, name), log=log)
+                             prior=prior, model_key=(dataset, arch, fold, name), log=log, input_spec=input_spec)
         timer.lap("compute")
         for method, (m, f) in result.items():
             written.extend(save_maps(out, method, name, m, f))

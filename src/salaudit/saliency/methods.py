@@ -5,7 +5,8 @@ through PAIR's `saliency` library): one registry, one call signature, the paper'
 family: `gradients` (GRAD, SG, IG, SIG), `guided` (GBP), `cam` (GCAM, GGCAM), `xrai`; the
 post-processing every map goes through in `postprocess`.
 
-* ``images``: float tensor ``[B, 3, S, S]`` already preprocessed (`salaudit.models.preprocess`).
+* ``images``: float tensor ``[B, 3, S, S]`` already preprocessed (`salaudit.models.preprocess`;
+  ``[B, 1, S, S]`` for a grey model brought as weights).
 * ``maps``: float32 numpy ``[B, S, S]`` in [0, 1]; ``flags``: bool numpy ``[B]``, True where the
   raw map was constant (the map is then all zeros, never NaN).
 
@@ -164,8 +165,8 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: 
     merged = resolve_settings(method, settings)
     if method in NEEDS_ARCH:
         merged["arch"] = arch
-    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] != 3 or not images.is_floating_point():
-        raise ValueError(f"expected float images [B, 3, S, S], got {getattr(images, 'dtype', type(images))} "
+    if not torch.is_tensor(images) or images.ndim != 4 or images.shape[1] not in (1, 3) or not images.is_floating_point():
+        raise ValueError(f"expected float images [B, 3, S, S] (or [B, 1, S, S]), got {getattr(images, 'dtype', type(images))} "
                          f"{tuple(getattr(images, 'shape', ()))}")
     if target is not None and tuple(target.shape) != (images.shape[0],):
         raise ValueError(f"target: expected one class per image, shape ({images.shape[0]},), got {tuple(target.shape)}")

@@ -68,8 +68,26 @@ def reinitialise(model: nn.Module, step: Step, seed: int, stream: tuple = ()) ->
             for module in block.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
+                elif any(True for _ in module.parameters(recurse=False)):
+                    _reset_own_parameters(module, path)
     finally:
         torch.random.set_rng_state(state)
+
+
+# Parameters held by a module without ``reset_parameters`` and the value its constructor gives
+# them (torchvision's ConvNeXt blocks: ``layer_scale``, 1e-6 by default). Any other such parameter
+# is an error: a block the cascade "randomizes" must not keep trained weights.
+_CONSTANT_INITS = {("CNBlock", "layer_scale"): 1e-6}
+
+
+def _reset_own_parameters(module: nn.Module, path: str) -> None:
+    for name, parameter in module.named_parameters(recurse=False):
+        value = _CONSTANT_INITS.get((type(module).__name__, name))
+        if value is None:
+            raise registry.ModelError(f"cannot re-initialise {path}: {type(module).__name__}.{name} has no "
+                                      "reset_parameters (add its initial value to randomize._CONSTANT_INITS)")
+        with torch.no_grad():
+            parameter.fill_(value)
 
 
 def randomized_models(model: nn.Module, arch: str, seed: int, mode: str,
