@@ -73,6 +73,12 @@ def check_datasets():
     stop(problems + layouts if problems else [])
 
 
+# Classifiers brought as weights (classifiers.weights): imported, never trained.
+IMPORTED = config["classifiers"]["weights"]
+# A wildcard matching no architecture (the import rule when nothing is imported).
+NO_ARCH = "(?!)"
+
+
 def check_models():
     """Unknown architectures, too small images, a U-Net that cannot halve the image, missing
     weight files: one line each, before any job (they would otherwise fail inside one)."""
@@ -182,12 +188,6 @@ def settings(*keys):
     setting is added in the schema and read where it is used, never re-spelled as a flag. Keys
     keep the config's order: the order of `datasets` is the order of the tables and figures."""
     return shlex.quote(json.dumps({key: config[key] for key in keys}))
-
-
-# Classifiers brought as weights (classifiers.weights): imported, never trained.
-IMPORTED = config["classifiers"]["weights"]
-# A wildcard matching no architecture (the import rule when nothing is imported).
-NO_ARCH = "(?!)"
 
 
 def training_settings():

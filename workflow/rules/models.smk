@@ -99,7 +99,7 @@ rule import_classifier:
     wildcard_constraints:
         arch="|".join(IMPORTED) or NO_ARCH,
     shell:
-        "{PYTHON} {SCRIPTS}/import_classifier.py --weights {input.weights:q} --data {params.data:q}"
+        "{PYTHON} {SCRIPTS}/import_classifier.py --file {input.weights:q} --data {params.data:q}"
         " --splits {input.splits:q} --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q}"
         " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
 
