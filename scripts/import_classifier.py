@@ -2,7 +2,7 @@
 model.pt, metrics.json and predictions.csv as a trained fold has them (rule
 ``import_classifier``; the work: `salaudit.models.imported`).
 
-    python scripts/import_classifier.py --weights my/resnet34_a.pt --arch resnet34 --fold 0 \\
+    python scripts/import_classifier.py --file my/resnet34_a.pt --arch resnet34 --fold 0 \\
         --data results/mine/data --splits results/mine/splits.csv --out results/mine/models/resnet34/fold0 \\
         --settings '{"seed": 0, "device": "auto", "classifiers": {"preprocess": {}}}'
 
@@ -27,7 +27,7 @@ from salaudit.models import imported, training
 
 def get_args_parser():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", required=True, help="the replicate's weights file")
+    parser.add_argument("--file", required=True, help="the replicate's weights file")
     parser.add_argument("--arch", required=True)
     parser.add_argument("--fold", required=True, type=int, help="replicate index (= fold)")
     parser.add_argument("--data", required=True, help="folder with images.npy, masks.npy and manifest.csv")
@@ -48,7 +48,7 @@ def main(args):
     try:
         images, _, manifest, splits = load_converted(args.data, args.splits)
         models.check_image_size(args.arch, images.shape[-1])
-        model = imported.load_weights(args.weights, args.arch, spec["channels"])
+        model = imported.load_weights(args.file, args.arch, spec["channels"])
         device = training.resolve_device(args.settings["device"])
         metrics, test_probs = imported.evaluate(model, images, manifest["label"].to_numpy(), splits, args.fold, spec,
                                                 device, args.settings["classifiers"]["batch_size"])
@@ -56,7 +56,7 @@ def main(args):
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     metrics = {"arch": args.arch, "fold": args.fold, **metrics}
-    source = {"file": str(Path(args.weights).resolve()), "sha256": imported.sha256(args.weights)}
+    source = {"file": str(Path(args.file).resolve()), "sha256": imported.sha256(args.file)}
     out.mkdir(parents=True, exist_ok=True)
     models.save_checkpoint(out / layout.file_name(layout.CLASSIFIER_MODEL), model.cpu(), "classifier", args.arch,
                            {"arch": args.arch, "fold": args.fold, "seed": args.settings["seed"]}, images.shape[-1],
@@ -68,7 +68,7 @@ def main(args):
     pd.DataFrame({"image_id": manifest["image_id"].to_numpy()[test_idx],
                   "label": manifest["label"].to_numpy()[test_idx], "prob": test_probs}).to_csv(
         out / layout.file_name(layout.PREDICTIONS), index=False)
-    print(f"{args.weights}: {args.arch} replicate {args.fold}, val AUROC {metrics['val_auroc']:.4f}, "
+    print(f"{args.file}: {args.arch} replicate {args.fold}, val AUROC {metrics['val_auroc']:.4f}, "
           f"test AUROC {metrics['test_auroc']:.4f} on {device}")
     return 0
 

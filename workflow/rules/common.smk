@@ -98,6 +98,12 @@ def check_table_keys(name, spec):
     return []
 
 
+# Classifiers brought as weights (classifiers.weights): imported, never trained.
+IMPORTED = config["classifiers"]["weights"]
+# A wildcard matching no architecture (the import rule when nothing is imported).
+NO_ARCH = "(?!)"
+
+
 def check_models():
     """Unknown architectures, too small images, a U-Net that cannot halve the image, missing
     weight files: one line each, before any job (they would otherwise fail inside one)."""
@@ -123,7 +129,9 @@ def check_models():
             problems.append(f"classifiers.preprocess.{arch}: only for models brought as weights (classifiers.weights)")
         for key in ("mean", "std"):
             if spec[key] is not None and len(spec[key]) != spec["channels"]:
-                problems.append(f"classifiers.preprocess.{arch}.{key}: {len(spec[key])} values for {spec['channels']} channel(s)")
+                problems.append(
+                    f"classifiers.preprocess.{arch}.{key}: {len(spec[key])} values for {spec['channels']} channel(s)"
+                )
         if (spec["mean"] is None) != (spec["std"] is None):
             problems.append(f"classifiers.preprocess.{arch}: give both mean and std, or neither")
     for arch, path in config["classifiers"]["pretrained"].items():
@@ -230,12 +238,6 @@ def settings(*keys):
     return shlex.quote(json.dumps({key: config[key] for key in keys}))
 
 
-# Classifiers brought as weights (classifiers.weights): imported, never trained.
-IMPORTED = config["classifiers"]["weights"]
-# A wildcard matching no architecture (the import rule when nothing is imported).
-NO_ARCH = "(?!)"
-
-
 def training_settings():
     """The settings of a training job: seed, device and the classifiers block but the weights
     and preprocessing of imported models (adding one must not retrain the others)."""
@@ -246,7 +248,10 @@ def training_settings():
 def import_settings(wildcards):
     """What an import job reads: seed, device, the batch size and its architecture's input."""
     c = config["classifiers"]
-    block = {"batch_size": c["batch_size"], "preprocess": {k: v for k, v in c["preprocess"].items() if k == wildcards.arch}}
+    block = {
+        "batch_size": c["batch_size"],
+        "preprocess": {k: v for k, v in c["preprocess"].items() if k == wildcards.arch},
+    }
     return shlex.quote(json.dumps({"seed": config["seed"], "device": config["device"], "classifiers": block}))
 
 

@@ -52,6 +52,8 @@ rule train_classifier:
         "logs/{dataset}/models/{arch}/fold{fold}/train.log",
     benchmark:
         "benchmarks/{dataset}/models/{arch}/fold{fold}/train.tsv"
+    wildcard_constraints:
+        arch="|".join(a for a in registry.ARCH_SPECS if a not in IMPORTED),
     retries: 1  # a job killed for memory is retried with twice the memory (workflow profile)
     conda:
         "../../envs/torch.yaml"
@@ -63,8 +65,6 @@ rule train_classifier:
         data=subpath(input.images, parent=True),
         out=subpath(output.model, parent=True),
         settings=training_settings(),
-    wildcard_constraints:
-        arch="|".join(a for a in registry.ARCH_SPECS if a not in IMPORTED),
     shell:
         "{PYTHON} {SCRIPTS}/train_classifier.py --data {params.data:q} --splits {input.splits:q}"
         " --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q}"
@@ -86,6 +86,8 @@ rule import_classifier:
         predictions=layout.PREDICTIONS,
     log:
         "logs/{dataset}/models/{arch}/fold{fold}/import.log",
+    wildcard_constraints:
+        arch="|".join(IMPORTED) or NO_ARCH,
     conda:
         "../../envs/torch.yaml"
     threads: config["torch_threads"]
@@ -96,10 +98,8 @@ rule import_classifier:
         data=subpath(input.images, parent=True),
         out=subpath(output.model, parent=True),
         settings=import_settings,
-    wildcard_constraints:
-        arch="|".join(IMPORTED) or NO_ARCH,
     shell:
-        "{PYTHON} {SCRIPTS}/import_classifier.py --weights {input.weights:q} --data {params.data:q}"
+        "{PYTHON} {SCRIPTS}/import_classifier.py --file {input.weights:q} --data {params.data:q}"
         " --splits {input.splits:q} --arch {wildcards.arch} --fold {wildcards.fold} --out {params.out:q}"
         " --threads {threads} --settings {params.settings} > {log:q} 2>&1"
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from salaudit import config
 from salaudit.registry import ARCH_SPECS, ModelError
 
 
@@ -121,9 +122,9 @@ def get_architecture(name: str) -> Architecture:
 
 
 def build_model(arch: str, num_classes: int = 2, pretrained: str | Path | None = None,
-                channels: int = 3) -> nn.Module:
+                channels: int | None = None) -> nn.Module:
     """A fresh model; with ``pretrained``, every weight except the head's from that local file;
-    ``channels``: the input channels (`set_input_channels`)."""
+    ``channels``: the input channels (`set_input_channels`; None: the architecture's 3)."""
     model = set_input_channels(get_architecture(arch).build(num_classes), channels)
     if pretrained:
         load_pretrained(model, arch, pretrained)
@@ -147,9 +148,11 @@ def load_pretrained(model: nn.Module, arch: str, path: str | Path) -> None:
 
 
 # What a model takes (classifiers.preprocess.<arch>): the project's own models take the grey image
-# in [-1, 1] on 3 channels; a model brought as weights may expect, e.g., ImageNet's [0, 1] with
+# in [-1, 1] on 3 channels (the schema's defaults of classifiers.preprocess.<arch>); a model
+# brought as weights may expect, e.g., ImageNet's [0, 1] with
 # per-channel mean and std, or one channel.
-DEFAULT_INPUT = {"channels": 3, "range": [-1.0, 1.0], "mean": None, "std": None}
+DEFAULT_INPUT = config.resolve({"datasets": {"x": {"format": "siim"}},
+                                "classifiers": {"preprocess": {"x": {}}}})["classifiers"]["preprocess"]["x"]
 
 
 def input_spec(spec: dict | None) -> dict:
@@ -181,10 +184,10 @@ def preprocess(images, spec: dict | None = None) -> torch.Tensor:
     return x.contiguous()
 
 
-def set_input_channels(model: nn.Module, channels: int) -> nn.Module:
+def set_input_channels(model: nn.Module, channels: int | None) -> nn.Module:
     """The model with its first convolution taking ``channels`` input channels (a grey model:
-    1), freshly initialised; the weights of a file then fill it."""
-    if channels == 3:
+    1), freshly initialised; the weights of a file then fill it. None or 3: unchanged."""
+    if channels in (None, 3):
         return model
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):

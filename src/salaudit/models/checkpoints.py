@@ -86,7 +86,7 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     # Built on the meta device: no random initialisation (InceptionV3's takes seconds), every
     # tensor then taken from the checkpoint; strict loading fails if one were missing. (RegNets
     # compute their widths with tensors at construction: built on the CPU.)
-    channels = payload.get("input", {}).get("channels", 3)
+    channels = payload.get("input", {}).get("channels")
     try:
         with torch.device("meta"):
             model = build_model(name, channels=channels)

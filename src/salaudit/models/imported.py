@@ -57,7 +57,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return payload
 
 
-def load_weights(path: str | Path, arch: str, channels: int = 3) -> nn.Module:
+def load_weights(path: str | Path, arch: str, channels: int | None = None) -> nn.Module:
     """``arch`` with the weights of ``path`` (strict: every tensor present, nothing left over, the
     same shapes), in eval mode on the CPU. One-line `ModelError`s name the file and what is wrong."""
     state = read_state_dict(path)

@@ -24,7 +24,7 @@ def test_every_config_key_is_in_the_readme_table_with_its_default():
         extra = spec.get("additionalProperties")
         if "properties" in spec or (isinstance(extra, dict) and extra.get("type") == "object"):
             continue  # a section: its keys are listed one by one
-        name = path if path != "classifiers.pretrained" else "classifiers.pretrained.<arch>"
+        name = f"{path}.<arch>" if path in ("classifiers.pretrained", "classifiers.weights") else path
         assert name in rows, f"README lacks config key {name}"
         if "default" in spec and not isinstance(spec["default"], dict):
             default = spec["default"]
