@@ -272,6 +272,10 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
      "saliency.randomization.folds: [3] not below folds (3)"),
     ({"saliency": {"randomization": {"archs": ["vgg"]}}}, "unknown architecture(s) vgg"),
     ({"classifiers": {"archs": ["vit_b_16"]}}, "classifiers.archs: vit_b_16 cannot be audited: not a CNN"),
+    ({"classifiers": {"archs": ["tiny_cnn"], "weights": {"tiny_cnn": ["/a.pt"]}}},
+     "classifiers.weights.tiny_cnn: 1 file(s), one per replicate, but folds is 3"),
+    ({"classifiers": {"archs": ["tiny_cnn"], "weights": {"resnet18": ["/a.pt", "/b.pt", "/c.pt"]}}},
+     "classifiers.weights.resnet18: resnet18 is not in classifiers.archs"),
     ({"classifiers": {"archs": ["tiny_cnn", "efficientnet_b0"]}},
      "saliency.methods: gbp, ggcam need(s) ReLU activations; efficientnet_b0 has SiLU, Sigmoid"),
     ({"saliency": {"methods": ["grad", "lrp"]}}, "saliency.methods.1: 'lrp' is not one of"),
@@ -283,6 +287,48 @@ def test_model_config_errors_before_any_job(tmp_path, change, message):
     result = snakemake(tmp_path, "-n", config={**TINY, **change})
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_models_brought_as_weights_are_audited_like_trained_ones(tmp_path):
+    """tiny_cnn trained here, resnet18 brought as three files (ImageNet-style input): the
+    resnet18 replicates are imported, never trained, and take part in every criterion."""
+    import torch
+
+    from salaudit import models
+
+    files = []
+    for k in range(3):
+        torch.manual_seed(k)
+        files.append(tmp_path / f"resnet18 seed{k}.pt")
+        torch.save(models.build_model("resnet18").state_dict(), files[-1])
+    config = {**TINY, "classifiers": {**TINY["classifiers"], "archs": ["tiny_cnn", "resnet18"],
+                                      "weights": {"resnet18": [str(f) for f in files]},
+                                      "preprocess": {"resnet18": {"range": [0.0, 1.0], "mean": [0.485, 0.456, 0.406],
+                                                                  "std": [0.229, 0.224, 0.225]}}},
+              "saliency": {**TINY["saliency"], "methods": ["grad", "gcam", "gbp", "random", "prior"],
+                           "randomization": {"archs": ["tiny_cnn"], "folds": [1], "modes": ["cascade"]}},
+              "evaluation": {"label_randomization": {"archs": []}},
+              "datasets": {"siim": TINY["datasets"]["siim"]}}
+    result = snakemake(tmp_path, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = tmp_path / "results" / "siim"
+    for k in range(3):
+        assert (tmp_path / "logs" / "siim" / "models" / "resnet18" / f"fold{k}" / "import.log").is_file()
+        assert not (tmp_path / "logs" / "siim" / "models" / "resnet18" / f"fold{k}" / "train.log").exists()
+        _, meta = models.load_checkpoint(run / "models" / "resnet18" / f"fold{k}" / "model.pt")
+        assert meta["input"]["mean"] == [0.485, 0.456, 0.406] and meta["imported"]["file"] == str(files[k])
+    utility = pd.read_csv(run / "scores" / "utility.csv")
+    assert set(utility.loc[utility["arch"] == "resnet18", "fold"]) == {0, 1, 2}
+    pairs = pd.read_csv(run / "scores" / "consistency.csv")
+    repeat = pairs[(pairs["criterion"] == "repeatability") & (pairs["arch_a"] == "resnet18")]
+    reproduce = pairs[pairs["criterion"] == "reproducibility"]
+    assert len(repeat) and set(repeat["method"]) == {"grad", "gcam", "gbp", "random", "prior"}
+    assert {tuple(sorted(p)) for p in zip(reproduce["arch_a"], reproduce["arch_b"])} == {("resnet18", "tiny_cnn")}
+    assert set(pd.read_csv(tmp_path / "results" / "scorecard.csv")["criterion"]) >= {"utility", "repeatability",
+                                                                                       "reproducibility"}
+    classifiers = pd.read_csv(tmp_path / "results" / "tables" / "classifiers.csv")
+    imported = classifiers[classifiers["arch"] == "resnet18"]
+    assert len(imported) == 3 and (imported["epochs_run"] == 0).all()
 
 
 def test_a_torchvision_cnn_is_audited_like_the_papers(tmp_path):
