@@ -39,8 +39,8 @@ What each method computes (PAIR's ``saliency.core`` classes the paper's scripts 
 * ``xrai``: PAIR's ``XRAI`` (`xrai_attribution`, `xrai_segments`, `xrai_regions`), its signed
   region gains min-max scaled.
 * ``ixg``: input × gradient (Captum's ``InputXGradient``).
-* ``deeplift``: Captum's ``DeepLift`` (rescale rule) from a constant ``baseline``, every ReLU
-  under the rescale rule, functional ones included (`captum_methods.rescale_relu`).
+* ``deeplift``: Captum's ``DeepLift`` (rescale rule) from a constant ``baseline``, every ReLU and
+  max pooling under DeepLift's rules, functional ones included (`captum_methods.rescale_rules`).
 * ``occlusion``: Captum's ``Occlusion``: the drop of the target logit when a ``window`` square
   (every ``stride`` px) is set to ``baseline``, averaged over the windows covering each pixel.
 * ``gcampp``, ``eigencam``: pytorch-grad-cam's ``GradCAMPlusPlus`` and ``EigenCAM`` on Grad-CAM's

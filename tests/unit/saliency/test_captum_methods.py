@@ -118,8 +118,57 @@ def test_deeplift_completeness_every_relu_rescaled(tiny, images, model_name):
 
 
 @pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
+class MaxPoolNet(nn.Module):
+    """3x3 stride-2 max poolings (overlapping windows, as InceptionV3's), one a module, one functional."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(3, 2)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = F.max_pool2d(torch.relu(self.conv2(x)), kernel_size=3, stride=2)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def test_deeplift_completeness_with_max_pooling(images):
+    """Every max pooling, module or function, under DeepLift's max-pool rule (overlapping windows
+    added up): completeness holds."""
+    torch.manual_seed(0)
+    model = MaxPoolNet().eval()
+    target = torch.tensor([0, 1, 0])
+    attr = C.raw_deeplift(model, images, target, baseline=-1.0)
+    total, delta = completeness(model, images, target, attr, baseline=-1.0)
+    torch.testing.assert_close(total, delta, rtol=1e-4, atol=1e-6)
+    # Captum's own hook on the nn.MaxPool2d module (max_unpool2d: one value where windows share a
+    # maximum) loses part of the difference: why `raw_deeplift` leaves max-pooling modules to its rule
+    from captum.attr import DeepLift
+
+    with C.rescale_rules(), pytest.warns(UserWarning, match="Setting forward, backward hooks"):
+        hooked = DeepLift(model).attribute(images.clone().requires_grad_(True), baselines=-1.0, target=target)
+    total, delta = completeness(model, images, target, hooked.detach(), baseline=-1.0)
+    assert not torch.allclose(total, delta, rtol=1e-2)
+
+
+def test_deeplift_completeness_on_inception_v3(images):
+    """InceptionV3: functional ReLUs (BasicConv2d), functional max poolings (Mixed_6a, Mixed_7a),
+    max-pooling modules, functional average poolings."""
+    from salaudit.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("inception_v3").eval()
+    x = F.interpolate(images[:1], size=75, mode="bilinear")
+    target = torch.tensor([1])
+    attr = C.raw_deeplift(model, x, target, baseline=-1.0)
+    total, delta = completeness(model, x, target, attr, baseline=-1.0)
+    torch.testing.assert_close(total, delta, rtol=1e-4, atol=1e-3)
+
+
 def test_captums_deeplift_alone_misses_functional_relus(images):
-    """The trap `rescale_relu` closes: without it, Captum back-propagates the plain gradient through
+    """The trap `rescale_rules` closes: without it, Captum back-propagates the plain gradient through
     the functional ReLUs and completeness fails; on the model with nn.ReLU modules it holds, and
     the project's DeepLift equals Captum's there."""
     from captum.attr import DeepLift
@@ -149,11 +198,12 @@ def test_captums_deeplift_alone_misses_functional_relus(images):
     torch.testing.assert_close(C.raw_deeplift(modular, images, target, baseline=0.0), captum, rtol=1e-4, atol=1e-7)
 
 
-def test_the_relus_are_restored(images):
-    relu, tensor_relu = F.relu, torch.Tensor.relu
-    model = FunctionalReLUNet().eval()
+def test_the_relus_and_poolings_are_restored(images):
+    relu, tensor_relu, max_pool = F.relu, torch.Tensor.relu, F.max_pool2d
+    model = MaxPoolNet().eval()
     C.raw_deeplift(model, images, torch.zeros(B, dtype=torch.long), baseline=0.0)
-    assert F.relu is relu and torch.Tensor.relu is tensor_relu
+    assert F.relu is relu and torch.Tensor.relu is tensor_relu and F.max_pool2d is max_pool
+    assert not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in model.modules())
     x = torch.linspace(-1, 1, 5, requires_grad=True)
     (g,) = torch.autograd.grad(F.relu(x).sum(), x)
     assert g.tolist() == [0, 0, 0, 1, 1]
