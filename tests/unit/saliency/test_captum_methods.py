@@ -117,7 +117,6 @@ def test_deeplift_completeness_every_relu_rescaled(tiny, images, model_name):
     torch.testing.assert_close(total, delta, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
 class MaxPoolNet(nn.Module):
     """3x3 stride-2 max poolings (overlapping windows, as InceptionV3's), one a module, one functional."""
 
@@ -167,6 +166,7 @@ def test_deeplift_completeness_on_inception_v3(images):
     torch.testing.assert_close(total, delta, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.filterwarnings("ignore:Setting forward, backward hooks")
 def test_captums_deeplift_alone_misses_functional_relus(images):
     """The trap `rescale_rules` closes: without it, Captum back-propagates the plain gradient through
     the functional ReLUs and completeness fails; on the model with nn.ReLU modules it holds, and
