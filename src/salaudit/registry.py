@@ -100,7 +100,8 @@ CONTROL_MUST_FAIL: dict[str, tuple[str, ...]] = {
 
 
 # Methods that only some architectures support (every other method: every architecture). LRP needs
-# a rule for every layer: DenseNet121's BatchNorm before each convolution has none (salaudit.saliency.lrp).
+# a rule for every layer: DenseNet121's BatchNorms of the concatenated features, before each dense
+# layer's and transition's convolution, have none (salaudit.saliency.lrp).
 METHOD_ARCHS: dict[str, tuple[str, ...]] = {"lrp": ("tiny_cnn", "inception_v3")}
 
 

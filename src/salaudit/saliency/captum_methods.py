@@ -75,6 +75,8 @@ class _RescaleMaxPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, out, indices = ctx.saved_tensors
+        if x.shape[0] % 2:
+            raise RuntimeError("DeepLift's max pooling ran on a batch that is not inputs + baselines")
         x_in, x_ref = x.chunk(2)
         out_in, out_ref = out.chunk(2)
         delta_in = torch.cat(2 * [x_in - x_ref])

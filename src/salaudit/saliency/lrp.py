@@ -1,9 +1,9 @@
 """Layer-wise relevance propagation (LRP) by zennit, on the architectures whose every layer has a
 rule (`salaudit.registry.METHOD_ARCHS`): ``tiny_cnn`` and ``inception_v3`` — convolution, then
 BatchNorm (merged into the convolution by zennit's ``SequentialMergeBatchNorm``), then ReLU.
-DenseNet121 is refused (its BatchNorm comes *before* each convolution, after a concatenation: no
-canonizer merges it into a linear layer, and zennit has none for DenseNet), as is any other
-architecture: `salaudit.registry.check_method_arch` raises one line naming both.
+DenseNet121 is refused (every dense layer and transition starts with a BatchNorm of the
+concatenated features, before its convolution: no canonizer merges that into a linear layer, and
+zennit has none for DenseNet), as is any other architecture: `salaudit.registry.check_method_arch` raises one line naming both.
 
 zennit's rules are module hooks, so the functional operations of a model would back-propagate the
 plain gradient instead of relevance — the trap guided backpropagation had with functional ReLUs.
