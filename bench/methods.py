@@ -328,7 +328,7 @@ def main(args) -> dict:
         for method in args.methods:
             settings = overrides.get(method, {})
             n = slow_n if method in SLOW_METHODS else args.n_images
-            entry: dict = {"passes": M.passes_per_image(method, settings),
+            entry: dict = {"passes": M.passes_per_image(method, settings, image_size=args.size),
                            "settings": {k: v for k, v in M.resolve_settings(method, settings).items()
                                         if k != "segment_cache"}}
             res["methods"][method] = entry

@@ -165,8 +165,10 @@ def saliency_methods(config: dict) -> dict[str, dict]:
 def passes_per_image(config: dict) -> int:
     """Forward+backward passes per image and model for all configured methods
     (`salaudit.saliency.methods.total_passes`: GGCAM reuses GBP and GCAM), + 1 for the forward pass that
-    picks the target class (shared by every method, counted as a pass)."""
-    return salaudit_methods.total_passes(saliency_methods(config)) + 1
+    picks the target class (shared by every method, counted as a pass). At the config's
+    ``image_size`` (occlusion's passes depend on it)."""
+    size = int(config.get("image_size") or salaudit_config.defaults()["image_size"])
+    return salaudit_methods.total_passes(saliency_methods(config), image_size=size) + 1
 
 
 def localizer_epochs(config: dict, localizer: str) -> int:
@@ -323,11 +325,11 @@ SAME_RATE = {"train_label_randomized": "train_classifier", "label_randomized_sal
 TRAIN_STEPS = ("bf16_channels_last", "bf16", "fp32")  # what the workflow trains with on CUDA, first
 
 
-def method_seconds_per_map(arch_figures: dict, method: str, settings: dict) -> float:
-    """Seconds per map of ``method`` at the figures' size: the measured time when the figures
-    have the method, scaled by the passes of ``settings`` over the measured settings' passes;
+def method_seconds_per_map(arch_figures: dict, method: str, settings: dict, size: int = 320) -> float:
+    """Seconds per map of ``method`` at the figures' size (``size`` px): the measured time when the
+    figures have the method, scaled by the passes of ``settings`` over the measured settings' passes;
     else its passes times the figures' batched pass time per image (efficiency 1)."""
-    passes = salaudit_methods.passes_per_image(method, settings)
+    passes = salaudit_methods.passes_per_image(method, settings, image_size=size)
     measured = arch_figures.get("methods", {}).get(method)
     if measured and measured.get("seconds_per_map"):
         measured_passes = max(measured.get("passes") or 1, 1)
@@ -358,7 +360,8 @@ def gpu_rates(checks: dict, methods: dict, target: Context, cpu_rates: dict[tupl
     configured = saliency_methods(target.config)
     passes = passes_per_image(target.config)
     for arch, figures in (methods.get("archs") or {}).items():
-        per_map = sum(method_seconds_per_map(figures, m, settings) for m, settings in configured.items())
+        per_map = sum(method_seconds_per_map(figures, m, settings, int(methods.get("size") or 320))
+                      for m, settings in configured.items())
         per_map += float(figures.get("reference_pass_s_per_image") or 0.0)  # the shared target forward (as 1 pass)
         for rule in ("saliency", "randomized_saliency"):
             rates[(rule, arch)] = {"s": per_map / (msize * passes), "basis": "methods' seconds per map"}

@@ -80,21 +80,32 @@ for _name, _entry in _TORCHVISION["archs"].items():
         cascade=tuple((step, tuple(paths)) for step, paths in _entry["cascade"]),
         guided=_entry["guided"], activations=tuple(_entry["activations"]),
     )
-# Methods that need every activation to be a ReLU.
-GUIDED_METHODS = ("gbp", "ggcam")
+# Methods that need every activation to be a ReLU: guided backpropagation rewrites ReLU's backward,
+# GGCAM is built on it, DeepLift's rescale rule is applied to every ReLU only
+# (`salaudit.saliency.captum_methods`): another activation would silently keep its gradient.
+GUIDED_METHODS = ("gbp", "ggcam", "deeplift")
 
-# The config section (saliency.<section>) holding each method's settings; GGCAM and the
-# smooth_random control use Grad-CAM's layer. Methods without settings (grad, gbp, random, edge,
-# prior) have none.
+# The config section (saliency.<section>) holding each method's settings; GGCAM, Grad-CAM++,
+# Eigen-CAM and the smooth_random control use Grad-CAM's layer. Methods without settings (grad,
+# gbp, ixg, random, edge, prior) have none.
 METHOD_CONFIG_SECTIONS = {"sg": "sg", "ig": "ig", "sig": "sig", "gcam": "gcam", "ggcam": "gcam", "xrai": "xrai",
-                          "smooth_random": "gcam"}
+                          "deeplift": "deeplift", "occlusion": "occlusion", "gcampp": "gcam", "eigencam": "gcam",
+                          "lrp": "lrp", "smooth_random": "gcam"}
 
-# How tables and figures name each method (the report environment has no torch: they live here).
+# How tables and figures name each method (the report environment has no torch: they live here),
+# in the registry's order: the paper's eight, the follow-up benchmarks', the controls.
 DISPLAY_NAMES: dict[str, str] = {
     "grad": "GRAD", "sg": "SG", "ig": "IG", "sig": "SIG", "gcam": "GCAM", "gbp": "GBP",
-    "ggcam": "GGCAM", "xrai": "XRAI", "random": "RANDOM", "smooth_random": "SMOOTH_RANDOM", "edge": "EDGE",
-    "prior": "PRIOR",
+    "ggcam": "GGCAM", "xrai": "XRAI",
+    "ixg": "IXG", "deeplift": "DEEPLIFT", "occlusion": "OCCLUSION", "gcampp": "GCAMPP", "eigencam": "EIGENCAM",
+    "lrp": "LRP",
+    "random": "RANDOM", "smooth_random": "SMOOTH_RANDOM", "edge": "EDGE", "prior": "PRIOR",
 }
+
+# The methods of the follow-up benchmarks (Saporta et al. 2022: Grad-CAM++, Eigen-CAM, DeepLIFT,
+# occlusion, LRP; and input x gradient): opt-in, not in the default saliency.methods (the demo's
+# time budget), computed and scored like every method when configured.
+FOLLOW_UP_METHODS = ("ixg", "deeplift", "occlusion", "gcampp", "eigencam", "lrp")
 
 # The controls: maps whose answers are known, scored like every method. A control that passes a
 # criterion listed here is a bug in that criterion (README, "Controls"; tests assert it).
@@ -111,6 +122,21 @@ CONTROL_MUST_FAIL: dict[str, tuple[str, ...]] = {
     "edge": RANDOMIZATION_CRITERIA,  # no model involved: it cannot change when the weights or labels do
     "prior": CONSISTENCY_CRITERIA,  # the same map for every image: agreement that the null matches
 }
+
+
+# Methods that only some architectures support (every other method: every architecture). LRP needs
+# a rule for every layer: DenseNet121's BatchNorms of the concatenated features, before each dense
+# layer's and transition's convolution, have none (salaudit.saliency.lrp).
+METHOD_ARCHS: dict[str, tuple[str, ...]] = {"lrp": ("tiny_cnn", "inception_v3")}
+
+
+def check_method_arch(method: str, arch: str | None) -> None:
+    """One line (`ModelError`, a ValueError) when ``method`` does not support ``arch``; the workflow
+    checks every configured pair before any job (common.smk, ``check_models``)."""
+    supported = METHOD_ARCHS.get(method)
+    if supported is not None and arch not in supported:
+        raise ModelError(f"saliency method {method} does not support architecture {arch} "
+                         f"(supported: {', '.join(supported)})")
 
 
 def is_control(method: str) -> bool:
@@ -138,8 +164,9 @@ def get_spec(name: str) -> ArchSpec:
 
 
 def check_guided(arch: str, methods) -> None:
-    """Guided backpropagation (and GGCAM, built on it) rewrites ReLU's backward: on an
-    architecture with other activations it is refused, naming them."""
+    """Guided backpropagation (and GGCAM, built on it) rewrites ReLU's backward, DeepLift gives
+    ReLUs its rescale rule: on an architecture with other activations they are refused, naming
+    them."""
     spec = get_spec(arch)
     asked = [m for m in methods if m in GUIDED_METHODS]
     if asked and not spec.guided:

@@ -19,7 +19,7 @@ PRIOR = np.add.outer(np.linspace(0, 1, S), np.linspace(0, 0.5, S))
 
 
 FAST = {"sg": {"samples": 4}, "sig": {"samples": 2, "steps": 3}, "ig": {"steps": 4}, "xrai": {"steps": 3},
-        "prior": {"prior": PRIOR}}
+        "occlusion": {"window": 4, "stride": 2}, "prior": {"prior": PRIOR}}
 
 
 def vig(mask_3d):

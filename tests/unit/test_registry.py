@@ -27,6 +27,16 @@ def test_errors():
         registry.get_spec("vgg")
     with pytest.raises(models.ModelError, match="inception_v3 needs image_size >= 75 px, got 64"):
         registry.check_image_size("inception_v3", 64)
+    with pytest.raises(registry.ModelError, match="^saliency method lrp does not support architecture densenet121 "):
+        registry.check_method_arch("lrp", "densenet121")
+    registry.check_method_arch("gcampp", "densenet121")  # only the methods listed are restricted
+
+
+def test_method_facts_name_registered_methods_and_architectures():
+    assert set(registry.METHOD_CONFIG_SECTIONS) <= set(registry.DISPLAY_NAMES)
+    assert set(registry.FOLLOW_UP_METHODS) <= set(registry.DISPLAY_NAMES) - set(registry.CONTROLS)
+    for method, archs in registry.METHOD_ARCHS.items():
+        assert method in registry.DISPLAY_NAMES and set(archs) <= set(registry.ARCH_SPECS)
 
 
 # The salaudit modules the workflow imports at parse time (Snakefile, workflow/rules/*.smk).

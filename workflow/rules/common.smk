@@ -105,8 +105,9 @@ NO_ARCH = "(?!)"
 
 
 def check_models():
-    """Unknown architectures, too small images, a U-Net that cannot halve the image, missing
-    weight files: one line each, before any job (they would otherwise fail inside one)."""
+    """Unknown architectures, too small images, a method an architecture does not support (LRP),
+    a U-Net that cannot halve the image, missing weight files: one line each, before any job
+    (they would otherwise fail inside one)."""
     problems = []
     for arch in config["classifiers"]["archs"]:
         try:
@@ -134,6 +135,12 @@ def check_models():
                 )
         if (spec["mean"] is None) != (spec["std"] is None):
             problems.append(f"classifiers.preprocess.{arch}: give both mean and std, or neither")
+    for method in config["saliency"]["methods"]:
+        for arch in config["classifiers"]["archs"]:
+            try:
+                registry.check_method_arch(method, arch)
+            except registry.ModelError as err:
+                problems.append(f"saliency.methods: {err}")
     for arch, path in config["classifiers"]["pretrained"].items():
         if arch not in config["classifiers"]["archs"]:
             problems.append(f"classifiers.pretrained.{arch}: {arch} is not in classifiers.archs")

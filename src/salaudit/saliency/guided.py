@@ -32,12 +32,8 @@ class _GuidedReLU(torch.autograd.Function):
         return torch.ops.aten.threshold_backward(grad_out.clamp(min=0), out, 0)
 
 
-def _guided(x, *args, **kwargs):  # accepts (and ignores) inplace=...: returns a new tensor
-    return _GuidedReLU.apply(x)
-
-
-# (owner, attribute) pairs replaced by the guided ReLU. nn.ReLU modules call F.relu, so they
-# are covered too (inplace ones included: the guided version returns a new tensor, which every
+# (owner, attribute) pairs `relu_replaced` replaces. nn.ReLU modules call F.relu, so they
+# are covered too (inplace ones included: the replacement returns a new tensor, which every
 # caller in torchvision uses).
 _RELU_ENTRY_POINTS = (
     (torch.nn.functional, "relu"), (torch.nn.functional, "relu_"),
@@ -48,15 +44,20 @@ _MISSING = object()
 
 
 @contextlib.contextmanager
-def guided_relu():
-    """Within the block every ReLU (functional, ``torch.relu``, ``Tensor.relu``, ``nn.ReLU``)
-    back-propagates as in guided backpropagation. Everything is restored on exit, exceptions
-    included. (A model that bound ``relu`` at import time, ``from torch.nn.functional import
-    relu``, is not covered.)"""
+def relu_replaced(relu):
+    """Within the block every ReLU (functional, ``torch.relu``, ``Tensor.relu``, ``nn.ReLU``) is
+    ``relu(x)``, an autograd function whose backward is a method's rule (guided backpropagation,
+    DeepLift's rescale, LRP's pass-through). Everything is restored on exit, exceptions included.
+    (A model that bound ``relu`` at import time, ``from torch.nn.functional import relu``, is not
+    covered.)"""
+
+    def call(x, *args, **kwargs):  # accepts (and ignores) inplace=...: returns a new tensor
+        return relu(x)
+
     saved = [(owner, name, owner.__dict__.get(name, _MISSING)) for owner, name in _RELU_ENTRY_POINTS]
     try:
         for owner, name in _RELU_ENTRY_POINTS:
-            setattr(owner, name, _guided)
+            setattr(owner, name, call)
         yield
     finally:
         for owner, name, original in saved:
@@ -65,6 +66,11 @@ def guided_relu():
                     delattr(owner, name)
             else:
                 setattr(owner, name, original)
+
+
+def guided_relu():
+    """Within the block every ReLU back-propagates as in guided backpropagation (`relu_replaced`)."""
+    return relu_replaced(_GuidedReLU.apply)
 
 
 def raw_gbp(model, images, target, **_):

@@ -135,7 +135,7 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, saliency:
 
 def check_gradcam_layer(model: nn.Module, arch: str, image_size: int, saliency: dict, device, log=print) -> None:
     """Log Grad-CAM's layer and its extent at ``image_size``; warn (stderr) when it is 1 x 1: every
-    GCAM and GGCAM map is then constant (flagged degenerate)."""
+    GCAM, GGCAM, GCAMPP and EIGENCAM map is then constant (flagged degenerate)."""
     import sys
 
     from salaudit.saliency.cam import gradcam_extent, gradcam_layer_name
@@ -145,7 +145,7 @@ def check_gradcam_layer(model: nn.Module, arch: str, image_size: int, saliency: 
     name = gradcam_layer_name(layer, arch)
     log(f"Grad-CAM layer {name} of {arch}: {rows}x{cols} at {image_size} px")
     if rows * cols == 1:
-        print(f"WARNING: Grad-CAM layer {name} of {arch} is 1x1 at {image_size} px: every GCAM and GGCAM "
+        print(f"WARNING: Grad-CAM layer {name} of {arch} is 1x1 at {image_size} px: every GCAM, GGCAM, GCAMPP and EIGENCAM "
               f"map is constant (flagged degenerate); set saliency.gcam.layer for {arch} (a layer with "
               "spatial extent) or a larger image_size", file=sys.stderr)
 
@@ -160,7 +160,7 @@ def write_model_maps(model: nn.Module, arch: str, fold, out: str | Path, images_
     (`salaudit.saliency.randomize`; stems ``{mode}/{label}``). The model's random streams are
     named by ``(dataset, arch, fold, stem)``; ``prior``: the average mask of the ``prior`` control;
     ``input_spec``: what the model takes (`compute_all`). Returns the files written."""
-    if {"gcam", "ggcam"} & set(saliency["methods"]):
+    if {"gcam", "ggcam", "gcampp", "eigencam"} & set(saliency["methods"]):
         check_gradcam_layer(model, arch, images_uint8.shape[-1], saliency, device, log)
 
     written = []

@@ -3,7 +3,9 @@ through PAIR's `saliency` library): one registry, one call signature, the paper'
 
 ``METHODS[id](model, images, target, **settings) -> (maps, flags)``; one module per method
 family: `gradients` (GRAD, SG, IG, SIG), `guided` (GBP), `cam` (GCAM, GGCAM), `xrai`; the
-post-processing every map goes through in `postprocess`.
+follow-up benchmarks' (Saporta et al. 2022; opt-in): `captum_methods` (IXG, DEEPLIFT, OCCLUSION),
+`library_cams` (GCAMPP, EIGENCAM), `lrp` (LRP); the post-processing every map goes through in
+`postprocess`.
 
 * ``images``: float tensor ``[B, 3, S, S]`` already preprocessed (`salaudit.models.preprocess`;
   ``[B, 1, S, S]`` for a grey model brought as weights).
@@ -37,6 +39,15 @@ What each method computes (PAIR's ``saliency.core`` classes the paper's scripts 
   ``gbp_mask * grad_mask_2d``; `guided_gradcam`).
 * ``xrai``: PAIR's ``XRAI`` (`xrai_attribution`, `xrai_segments`, `xrai_regions`), its signed
   region gains min-max scaled.
+* ``ixg``: input × gradient (Captum's ``InputXGradient``).
+* ``deeplift``: Captum's ``DeepLift`` (rescale rule) from a constant ``baseline``, every ReLU and
+  max pooling under DeepLift's rules, functional ones included (`captum_methods.rescale_rules`).
+* ``occlusion``: Captum's ``Occlusion``: the drop of the target logit when a ``window`` square
+  (every ``stride`` px) is set to ``baseline``, averaged over the windows covering each pixel.
+* ``gcampp``, ``eigencam``: pytorch-grad-cam's ``GradCAMPlusPlus`` and ``EigenCAM`` on Grad-CAM's
+  layer, ReLU, upsampled as ``gcam``.
+* ``lrp``: zennit's LRP (``composite``, BatchNorm merged, every ReLU and average pooling given its
+  rule: `lrp.functional_rules`); only the architectures of the registry's ``METHOD_ARCHS``.
 * the controls (`salaudit.saliency.controls`): ``random`` (white noise), ``smooth_random`` (a random
   field at Grad-CAM's resolution), ``edge`` (Sobel edges, no model), ``prior`` (the average mask).
 
@@ -44,7 +55,7 @@ Post-processing (`postprocess`): PAIR's ``VisualizeImageGrayscale`` (|·| summed
 ``(m − min) / (p99 − min)`` clipped to [0, 1]), then the min-max of the paper's
 ``saliency_ttest`` — every method but XRAI (signed min-max) and GGCAM (min-max of the product).
 
-Passes through the model. Each pass holds, image after image, the inputs PAIR passes for each
+Passes through the model (`passes_per_image`: model inputs per image). Each pass holds, image after image, the inputs PAIR passes for each
 image of the batch: GRAD, GCAM and GBP one row per image; SmoothGrad one noisy sample of every
 image; IG (and each noisy sample of SIG) ``max(1, max_batch // B)`` path points per image; XRAI
 one image at a time, ``max_batch`` points. PAIR's per-image calls run in lockstep over a batch
@@ -65,18 +76,21 @@ from torch import nn
 from salaudit import config
 from salaudit.registry import DISPLAY_NAMES, METHOD_CONFIG_SECTIONS
 from salaudit.saliency.cam import ggcam, raw_gcam
+from salaudit.saliency.captum_methods import occlusion_windows, raw_deeplift, raw_ixg, raw_occlusion
 from salaudit.saliency.controls import CONTROL_METHODS
 from salaudit.saliency.gradients import raw_grad, raw_ig, raw_sg, raw_sig
 from salaudit.saliency.guided import raw_gbp
+from salaudit.saliency.library_cams import raw_eigencam, raw_gcampp
+from salaudit.saliency.lrp import raw_lrp
 from salaudit.saliency.postprocess import postprocess
 from salaudit.saliency.xrai import xrai
 
 # Settings a method takes besides its config section (saliency.<section>): the run's seed, the
 # cap on inputs per pass (saliency.max_batch), XRAI's segment cache and the prior's average mask
-# (filled by the caller), the architecture (Grad-CAM's layer).
+# (filled by the caller), the architecture (Grad-CAM's layer; LRP's rules).
 SEEDED = frozenset({"sg", "sig", "random", "smooth_random"})
-BATCHED = frozenset({"ig", "sig", "xrai"})
-NEEDS_ARCH = frozenset({"gcam", "ggcam", "smooth_random"})
+BATCHED = frozenset({"ig", "sig", "xrai", "occlusion"})
+NEEDS_ARCH = frozenset({"gcam", "ggcam", "gcampp", "eigencam", "lrp", "smooth_random"})
 
 
 @torch.no_grad()
@@ -98,6 +112,8 @@ def eval_mode(model: nn.Module):
 
 _RAW: dict[str, Callable] = {
     "grad": raw_grad, "sg": raw_sg, "ig": raw_ig, "sig": raw_sig, "gcam": raw_gcam, "gbp": raw_gbp,
+    "ixg": raw_ixg, "deeplift": raw_deeplift, "occlusion": raw_occlusion, "gcampp": raw_gcampp,
+    "eigencam": raw_eigencam, "lrp": raw_lrp,
 }
 
 
@@ -158,7 +174,8 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: 
                  arch: str | None = None, target: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Maps and flags of ``method`` for a batch of preprocessed images (see module docstring).
 
-    ``arch`` names the architecture (needed by gcam, ggcam and smooth_random unless settings['layer'] is given).
+    ``arch`` names the architecture (needed by gcam, ggcam, gcampp, eigencam and smooth_random unless
+    settings['layer'] is given; by lrp, which refuses an architecture it does not support).
     ``target``: the class per image when already known (`predicted_class` of this model and
     these images: one forward pass shared by every method); computed here otherwise.
     """
@@ -176,8 +193,10 @@ def compute_maps(method: str, model: nn.Module, images: torch.Tensor, settings: 
         return METHODS[method](model, images, target, **merged)
 
 
-def passes_per_image(method: str, settings: dict | None = None) -> int:
-    """Forward+backward passes per image (excluding the one forward that picks the target)."""
+def passes_per_image(method: str, settings: dict | None = None, image_size: int | None = None) -> int:
+    """Model inputs per image, each through a forward and (but Eigen-CAM's, occlusion's) a backward
+    pass, excluding the one forward that picks the target. Occlusion's depend on the image size
+    (``image_size``, required for it): one per window position, + the unoccluded image."""
     s = resolve_settings(method, settings)
     if method == "sg":
         return int(s["samples"])
@@ -187,12 +206,17 @@ def passes_per_image(method: str, settings: dict | None = None) -> int:
         return int(s["samples"]) * int(s["steps"])
     if method == "xrai":
         return 2 * int(s["steps"])  # two baselines (black, white)
-    return {"grad": 1, "gcam": 1, "gbp": 1, "ggcam": 2, "random": 0, "smooth_random": 0, "edge": 0, "prior": 0}[method]
+    if method == "occlusion":
+        if image_size is None:
+            raise ValueError("occlusion's passes per image depend on the image size: pass image_size")
+        return occlusion_windows(int(image_size), int(s["window"]), int(s["stride"])) + 1
+    return {"grad": 1, "gcam": 1, "gbp": 1, "ggcam": 2, "ixg": 1, "deeplift": 2, "gcampp": 1, "eigencam": 1,
+            "lrp": 1, "random": 0, "smooth_random": 0, "edge": 0, "prior": 0}[method]
 
 
-def total_passes(method_settings: dict[str, dict | None]) -> int:
+def total_passes(method_settings: dict[str, dict | None], image_size: int | None = None) -> int:
     """Passes per image of several methods computed together (`salaudit.saliency.maps.compute_all`):
     GGCAM costs none when GBP and GCAM are computed too (their maps are reused)."""
     reused = {"gbp", "gcam"} <= set(method_settings)
-    return sum(0 if method == "ggcam" and reused else passes_per_image(method, settings)
+    return sum(0 if method == "ggcam" and reused else passes_per_image(method, settings, image_size)
                for method, settings in method_settings.items())

@@ -10,7 +10,7 @@ import torch
 
 import saliency_maps
 import xrai_segments
-from salaudit import config, models, seeds
+from salaudit import config, layout, models, registry, seeds
 from salaudit.saliency import maps, methods, randomize, xrai
 
 
@@ -317,3 +317,29 @@ def test_given_target_is_used_and_checked(tiny, images):
     assert not np.array_equal(other, default)  # the target really is the one passed
     with pytest.raises(ValueError, match="one class per image"):
         methods.compute_maps("grad", tiny, x, target=predicted[:2])
+
+
+FOLLOW_UP = ["ixg", "deeplift", "occlusion", "gcampp", "eigencam", "lrp"]
+
+
+def test_the_follow_up_methods_go_through_compute_all_and_the_randomization(tiny, images, tmp_path):
+    """The follow-up benchmarks' methods take the same path as the paper's: compute_all (the same maps
+    as compute_maps), the map files, every step of a cascading randomization."""
+    saliency = saliency_block(methods=FOLLOW_UP, batch_size=5, occlusion={"window": 8, "stride": 4})
+    a = maps.compute_all(tiny, "tiny_cnn", images, saliency, seed=3, device="cpu", model_key=KEY)
+    assert list(a) == FOLLOW_UP
+    for method, (m, f) in a.items():
+        assert m.dtype == np.float16 and m.shape == (5, 32, 32) and not f.any()
+        ref, _ = methods.compute_maps(method, tiny, models.preprocess(images),
+                                      maps.method_settings(method, saliency, 3, {}), arch="tiny_cnn")
+        np.testing.assert_array_equal(m, ref.astype(np.float16))
+    written = maps.write_model_maps(tiny, "tiny_cnn", 0, tmp_path, images[:2], saliency, seed=3, dataset="siim",
+                                    device="cpu", cache={}, mode="cascade", timer=maps.Timer(), log=lambda *_: None)
+    labels = registry.step_labels("tiny_cnn")
+    assert len(written) == 2 * len(FOLLOW_UP) * len(labels)
+    for method in FOLLOW_UP:
+        trained = a[method][0][:2].astype(np.float32)
+        last, flags = maps.load_maps(tmp_path, method, layout.randomized_stem("cascade", labels[-1]))
+        assert last.shape == (2, 32, 32)
+        if not flags.any():  # the fully random model's map is another map
+            assert not np.allclose(last.astype(np.float32), trained, atol=1e-2), method

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 from helpers.reference import S, B, FAST, ref_post, grad_of_logit, predicted
-from salaudit import config
+from salaudit import config, registry
 from salaudit.saliency import methods as M
 from salaudit.models import build_model
 
@@ -14,7 +14,11 @@ from salaudit.models import build_model
 def test_registry_names_and_settings():
     # DEFAULT_SETTINGS is gone: a method's defaults are the schema's saliency block (default_settings)
     defaults = {method: M.default_settings(method) for method in M.METHODS}
-    assert list(M.METHODS) == list(M.DISPLAY_NAMES) == config.defaults()["saliency"]["methods"]
+    assert list(M.METHODS) == list(M.DISPLAY_NAMES)
+    # the follow-up benchmarks' methods are opt-in: every other method is computed by default
+    assert config.defaults()["saliency"]["methods"] == [m for m in M.METHODS if m not in registry.FOLLOW_UP_METHODS]
+    assert set(registry.FOLLOW_UP_METHODS) <= set(M.METHODS)
+    assert config.schema()["properties"]["saliency"]["properties"]["methods"]["items"]["enum"] == list(M.METHODS)
     assert M.DISPLAY_NAMES["ggcam"] == "GGCAM" and M.DISPLAY_NAMES["random"] == "RANDOM"
     assert defaults["sg"]["samples"] == 25 and defaults["sg"]["noise"] == 0.15
     assert defaults["ig"]["steps"] == 10 and defaults["ig"]["baseline"] == -1.0
@@ -27,6 +31,11 @@ def test_registry_names_and_settings():
     assert M.passes_per_image("ig") == 10
     assert M.passes_per_image("sig", {"samples": 5}) == 50
     assert M.passes_per_image("ggcam") == 2
+    assert M.passes_per_image("ixg") == M.passes_per_image("lrp") == M.passes_per_image("gcampp") == 1
+    assert M.passes_per_image("deeplift") == 2  # the images and their baselines
+    assert M.passes_per_image("occlusion", image_size=64) == 3 ** 2 + 1  # 32 px windows every 16 px, + the image
+    with pytest.raises(ValueError, match="image size"):
+        M.passes_per_image("occlusion")
     # computed together, GGCAM reuses the GBP and GCAM maps
     assert M.total_passes({"gbp": None, "gcam": None, "ggcam": None}) == 2
     assert M.total_passes({"gbp": None, "ggcam": None}) == 3
@@ -74,7 +83,8 @@ class ZeroGrad(nn.Module):
         return self.conv(x).mean((2, 3)) * 0 + self.bias
 
 
-@pytest.mark.parametrize("method", ["grad", "sg", "ig", "gcam", "gbp", "ggcam"])
+@pytest.mark.parametrize("method", ["grad", "sg", "ig", "gcam", "gbp", "ggcam", "ixg", "deeplift", "occlusion",
+                                    "gcampp"])
 def test_constant_map_zeros_and_flagged(images, method):
     settings = FAST.get(method) or ({"layer": "conv"} if "cam" in method else None)
     maps, flags = M.compute_maps(method, ZeroGrad(), images, settings)

@@ -123,6 +123,9 @@ def test_saliency_methods_from_config():
                                                                                  "ggcam": {"layer": "block3"}}
     config = {"saliency": {"methods": ["ig", "sig"], "ig": {"steps": 20}, "sig": {"samples": 2, "steps": 3}}}
     assert est.passes_per_image(config) == 20 + 2 * 3 + 1
+    # occlusion's passes depend on the image size: 32 px windows every 16 px at 96 px, 5 x 5 + the image
+    config = {"image_size": 96, "saliency": {"methods": ["deeplift", "occlusion"]}}
+    assert est.passes_per_image(config) == 2 + 26 + 1
 
 
 def write_benchmark(root, path, seconds, cpu_time):
