@@ -127,7 +127,13 @@ CONTROL_MUST_FAIL: dict[str, tuple[str, ...]] = {
 # Methods that only some architectures support (every other method: every architecture). LRP needs
 # a rule for every layer: DenseNet121's BatchNorms of the concatenated features, before each dense
 # layer's and transition's convolution, have none (salaudit.saliency.lrp).
-METHOD_ARCHS: dict[str, tuple[str, ...]] = {"lrp": ("tiny_cnn", "inception_v3")}
+# Torchvision's ResNets (their residual additions canonized by zennit's ResNetCanonizer), VGGs and
+# AlexNet conserve relevance too (tests/unit/saliency/test_lrp.py); EfficientNet, ConvNeXt,
+# MobileNet and the others have layers without a rule.
+LRP_FAMILIES = ("resnet", "resnext", "wide_resnet", "vgg", "alexnet")
+METHOD_ARCHS: dict[str, tuple[str, ...]] = {
+    "lrp": ("tiny_cnn", "inception_v3") + tuple(a for a in ARCH_SPECS if a.startswith(LRP_FAMILIES)),
+}
 
 
 def check_method_arch(method: str, arch: str | None) -> None:
@@ -135,8 +141,10 @@ def check_method_arch(method: str, arch: str | None) -> None:
     checks every configured pair before any job (common.smk, ``check_models``)."""
     supported = METHOD_ARCHS.get(method)
     if supported is not None and arch not in supported:
+        shown = [a for a in supported if not a.startswith(LRP_FAMILIES)] + [f"{f}*" for f in LRP_FAMILIES
+                                                                         if method == "lrp"]
         raise ModelError(f"saliency method {method} does not support architecture {arch} "
-                         f"(supported: {', '.join(supported)})")
+                         f"(supported: {', '.join(shown)})")
 
 
 def is_control(method: str) -> bool:

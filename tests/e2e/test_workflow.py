@@ -281,7 +281,8 @@ def test_schema_rejects_bad_config_before_any_job(tmp_path, change, message):
     ({"saliency": {"methods": ["grad", "lime"]}}, "saliency.methods.1: 'lime' is not one of"),
     # a method that refuses one of the configured architectures (LRP: no rule for DenseNet121's BatchNorm)
     ({"classifiers": {"archs": ["tiny_cnn", "densenet121"]}, "saliency": {"methods": ["grad", "lrp"]}},
-     "saliency.methods: saliency method lrp does not support architecture densenet121 (supported: tiny_cnn, inception_v3)"),
+     "saliency.methods: saliency method lrp does not support architecture densenet121 (supported: tiny_cnn, "
+     "inception_v3, resnet*, resnext*, wide_resnet*, vgg*, alexnet*)"),
     # a U-Net that cannot halve the image depth times: at start-up, not inside train_localizer
     ({"image_size": 72, "localizers": {"unet": {"depth": 4}}},
      "localizers.unet.depth: unet depth 4 needs image_size divisible by 2**4 = 16, got 72 (use depth <= 3)"),

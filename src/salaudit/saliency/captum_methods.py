@@ -9,8 +9,9 @@ guided backpropagation had. `rescale_rules` replaces every ReLU entry point for 
 attribution (`salaudit.saliency.guided.relu_replaced`, the mechanism GBP uses) by a ReLU whose
 backward is Captum's rescale rule, and ``F.max_pool2d`` (InceptionV3's ``Mixed_6a``, ``Mixed_7a``
 pool functionally; ``nn.MaxPool2d`` calls it too) by a max pooling whose backward is Captum's
-max-pool rule with overlapping windows added up. On ``nn.ReLU`` modules Captum's own hook computes
-the same rule; on ``nn.MaxPool2d`` modules it is left off (`_deeplift`): it unpools with
+max-pool rule with overlapping windows added up. Captum's own hooks are left off ``nn.ReLU``
+modules (which call ``F.relu``: the rule reaches them, and Captum refuses a ReLU module used twice,
+as every ResNet block's is) and off ``nn.MaxPool2d`` modules (`_deeplift`): it unpools with
 ``max_unpool2d``, which keeps one value where 3x3 stride-2 windows share a maximum, and
 completeness (``Σ attribution = f(x) − f(baseline)``) then fails on InceptionV3.
 """
@@ -161,12 +162,13 @@ def raw_deeplift(model, images, target, *, baseline, **_):
 
 
 def _deeplift(model):
-    """Captum's ``DeepLift`` without its hooks on ``nn.MaxPool2d`` (`rescale_rules` gives every max
-    pooling the rule; module docstring)."""
+    """Captum's ``DeepLift`` without its hooks on ``nn.MaxPool2d`` and ``nn.ReLU`` (`rescale_rules`
+    gives every max pooling and every ReLU the rule; module docstring). Captum's ReLU hook also
+    refuses a module called twice (torchvision's ResNet blocks call their ``relu`` twice)."""
     from captum.attr import DeepLift
 
     class PoolsLeftToRescaleRules(DeepLift):
         def _is_non_linear(self, module):
-            return super()._is_non_linear(module) and not isinstance(module, torch.nn.MaxPool2d)
+            return super()._is_non_linear(module) and not isinstance(module, (torch.nn.MaxPool2d, torch.nn.ReLU))
 
     return PoolsLeftToRescaleRules(model, eps=DEEPLIFT_EPS)

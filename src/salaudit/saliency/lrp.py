@@ -1,6 +1,8 @@
 """Layer-wise relevance propagation (LRP) by zennit, on the architectures whose every layer has a
-rule (`salaudit.registry.METHOD_ARCHS`): ``tiny_cnn`` and ``inception_v3`` — convolution, then
-BatchNorm (merged into the convolution by zennit's ``SequentialMergeBatchNorm``), then ReLU.
+rule (`salaudit.registry.METHOD_ARCHS`): ``tiny_cnn``, ``inception_v3``, torchvision's VGGs and
+AlexNet — convolution, then BatchNorm (merged into the convolution by zennit's
+``SequentialMergeBatchNorm``), then ReLU — and its ResNets, ResNeXts and Wide ResNets (zennit's
+``ResNetCanonizer``: BatchNorms merged, the residual additions given a rule).
 DenseNet121 is refused (every dense layer and transition starts with a BatchNorm of the
 concatenated features, before its convolution: no canonizer merges that into a linear layer, and
 zennit has none for DenseNet), as is any other architecture: `salaudit.registry.check_method_arch` raises one line naming both.
@@ -94,15 +96,18 @@ def functional_rules():
             setattr(functional, name, original)
 
 
-def composite_of(name: str, images: torch.Tensor, epsilon: float):
-    """zennit's composite ``name`` with BatchNorm merged into the preceding layer, the pooling
-    modules left to `functional_rules`."""
+def composite_of(name: str, images: torch.Tensor, epsilon: float, arch: str | None = None):
+    """zennit's composite ``name`` with BatchNorm merged into the preceding layer (torchvision's
+    ResNets: zennit's ``ResNetCanonizer``, which also gives the residual additions a rule), the
+    pooling modules left to `functional_rules`."""
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
+    from zennit.torchvision import ResNetCanonizer
     from zennit.types import AvgPool
 
+    residual = arch is not None and arch.startswith(("resnet", "resnext", "wide_resnet"))
     common = dict(epsilon=float(epsilon), stabilizer=STABILIZER, layer_map=[(AvgPool, None)],
-                  canonizers=[SequentialMergeBatchNorm()])
+                  canonizers=[ResNetCanonizer() if residual else SequentialMergeBatchNorm()])
     if name == "epsilon_plus_flat":
         return EpsilonPlusFlat(**common)
     if name == "epsilon_plus":
@@ -121,7 +126,7 @@ def raw_lrp(model, images, target, *, composite, epsilon, arch, **_):
     check_method_arch("lrp", arch)
     from zennit.attribution import Gradient
 
-    rules = composite_of(composite, images, epsilon)
+    rules = composite_of(composite, images, epsilon, arch)
 
     def start(out):  # R = the target logit, 0 for the other classes
         return out * torch.nn.functional.one_hot(target, out.shape[1]).to(out.dtype)

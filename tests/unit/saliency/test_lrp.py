@@ -38,6 +38,28 @@ def test_relevance_is_conserved_on_tiny_cnn(unbiased, images, composite):
     torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logit, rtol=1e-3, atol=1e-7)  # the stabilizers: ~1e-4
 
 
+@pytest.mark.parametrize("arch", ["resnet18", "vgg11_bn"])
+def test_relevance_is_conserved_on_torchvision_cnns(arch):
+    """A ResNet (residual additions: zennit's ResNetCanonizer; without it the relevance sums to
+    ~300 times the logit) and a VGG, biases and BatchNorm shifts zeroed: relevance = the logit."""
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.bias.zero_()
+                module.running_mean.zero_()
+                module.running_var.uniform_(0.5, 2)
+            if isinstance(module, (nn.Conv2d, nn.Linear)) and module.bias is not None:
+                module.bias.zero_()
+    x = torch.randn(2, 3, 64, 64)
+    target = torch.tensor([0, 1])
+    relevance = raw_lrp(model, x, target, composite="epsilon_plus", epsilon=1e-9, arch=arch)
+    with torch.no_grad():
+        logit = model(x)[torch.arange(2), target]
+    torch.testing.assert_close(relevance.sum(dim=(1, 2, 3)), logit, rtol=1e-3, atol=1e-6)
+
+
 class ModulePooling(nn.Module):
     """tiny_cnn with its global average pooling as a module, which zennit gives the Norm rule."""
 
@@ -83,12 +105,16 @@ def test_the_functional_operations_are_restored(tiny, images):
 def test_refuses_an_unsupported_architecture_in_one_line(tiny, images):
     # refused from the architecture's name, before any relevance pass (DenseNet121 is not built here)
     with pytest.raises(ValueError, match=r"^saliency method lrp does not support architecture densenet121 "
-                                         r"\(supported: tiny_cnn, inception_v3\)$") as error:
+                                         r"\(supported: tiny_cnn, inception_v3, resnet\*, resnext\*, wide_resnet\*, vgg\*, "
+                                         r"alexnet\*\)$") as error:
         M.compute_maps("lrp", tiny, images, arch="densenet121")
     assert "\n" not in str(error.value)
     with pytest.raises(registry.ModelError, match="architecture None"):
         M.compute_maps("lrp", build_model("tiny_cnn"), images)
     registry.check_method_arch("lrp", "inception_v3")
+    registry.check_method_arch("lrp", "resnet50")
+    with pytest.raises(registry.ModelError, match="architecture efficientnet_b0"):
+        registry.check_method_arch("lrp", "efficientnet_b0")
     registry.check_method_arch("grad", "densenet121")  # every other method: every architecture
 
 
