@@ -75,6 +75,9 @@ def _name(path: Path) -> str:
 def code_version(script: str | Path) -> str:
     """16 hex digits that change when the script or any salaudit module it runs changes."""
     digest = hashlib.sha256()
-    for path in scan(Path(script))[0]:
+    # In the order of the location-independent names: sorted by absolute path, a checkout whose
+    # scripts/ sorts after the installed package's folder (/tmp/copy/scripts vs /check/src) would
+    # hash the same files in another order.
+    for path in sorted(scan(Path(script))[0], key=_name):
         digest.update(_name(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]

@@ -48,12 +48,15 @@ def test_a_module_change_reruns_the_rules_that_import_it_and_no_other(package, t
 
 
 def test_the_version_does_not_depend_on_where_the_checkout_lies(package, tmp_path):
+    """Scripts at paths that sort before ("a before") and after ("one", "two with spaces") the
+    package's folder (tmp_path/checkout/src): the same version (a fresh-clone CI run at /check/...
+    with a copy under /tmp/... once hashed the same files in another order)."""
     versions = []
-    for folder in ("one", "two with spaces"):
+    for folder in ("a before", "one", "two with spaces"):
         script = tmp_path / folder / "scripts" / "split.py"
         script.parent.mkdir(parents=True)
         script.write_text("from salaudit.datasets import splits\n")
         versions.append(_version(script))
-    assert versions[0] == versions[1]
+    assert versions[0] == versions[1] == versions[2]
     script.write_text("from salaudit.datasets import splits  # edited\n")
     assert _version(script) != versions[0]
