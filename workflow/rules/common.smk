@@ -108,10 +108,11 @@ def check_models():
     """Unknown architectures, too small images, a method an architecture does not support (LRP),
     a U-Net that cannot halve the image, missing weight files: one line each, before any job
     (they would otherwise fail inside one)."""
-    problems = []
+    problems, known = [], []
     for arch in config["classifiers"]["archs"]:
         try:
             registry.check_image_size(arch, config["image_size"])
+            known.append(arch)
         except registry.ModelError as err:
             problems.append(f"classifiers.archs: {err}")
     for arch, paths in IMPORTED.items():
@@ -136,7 +137,7 @@ def check_models():
         if (spec["mean"] is None) != (spec["std"] is None):
             problems.append(f"classifiers.preprocess.{arch}: give both mean and std, or neither")
     for method in config["saliency"]["methods"]:
-        for arch in config["classifiers"]["archs"]:
+        for arch in known:  # an unknown or refused architecture: its one line above
             try:
                 registry.check_method_arch(method, arch)
             except registry.ModelError as err:
