@@ -21,7 +21,7 @@ help:
 	@echo "make demo   - run the whole study on the embedded demo data (results/)"
 	@echo "make test   - run the test suite (unit + end-to-end on a tiny config; the SLURM"
 	@echo "              test too when root and apt-get are there, else it says why it skipped)"
-	@echo "make test-fast - the unit tests only, no workflow run (about 2 minutes: the edit loop)"
+	@echo "make test-fast - the unit tests only, no workflow run (about 3 minutes: the edit loop)"
 	@echo "make test-slurm - only the SLURM test: a throw-away local cluster runs the tiny config"
 	@echo "make estimate CONFIG=my.yaml - CPU/GPU hours of CONFIG's pending jobs, from benchmarks/"
 	@echo "make lint   - snakefmt --check and snakemake --lint (CI runs it)"
