@@ -16,6 +16,7 @@ from salaudit.models.architectures import (  # noqa: F401
     input_spec,
     load_pretrained,
     preprocess,
+    to_input,
 )
 from salaudit.models.checkpoints import library_versions, load_checkpoint, save_checkpoint  # noqa: F401
 from salaudit.registry import ARCH_SPECS, ModelError, cascade_blocks, check_image_size  # noqa: F401

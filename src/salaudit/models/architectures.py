@@ -184,6 +184,21 @@ def preprocess(images, spec: dict | None = None) -> torch.Tensor:
     return x.contiguous()
 
 
+def to_input(value: float, spec: dict | None) -> float | torch.Tensor:
+    """A pixel value given in the project's preprocessed scale (``[-1, 1]``: a method's
+    ``baseline``, -1 = black) as the model of ``spec`` sees that grey level: the value itself for
+    the project's preprocessing, else a float32 tensor ``[1, C, 1, 1]`` (per channel)."""
+    spec = input_spec(spec)
+    if spec == DEFAULT_INPUT:
+        return value
+    grey = torch.full((1, 1, 1), (float(value) + 1.0) * 127.5)
+    low, high = spec["range"]
+    x = (grey / 255.0 * (high - low) + low).expand(spec["channels"], 1, 1)
+    if spec["mean"] is not None:
+        x = (x - torch.tensor(spec["mean"]).view(-1, 1, 1)) / torch.tensor(spec["std"]).view(-1, 1, 1)
+    return x.unsqueeze(0).to(torch.float32)
+
+
 def set_input_channels(model: nn.Module, channels: int | None) -> nn.Module:
     """The model with its first convolution taking ``channels`` input channels (a grey model:
     1), freshly initialised; the weights of a file then fill it. None or 3: unchanged."""

@@ -118,6 +118,14 @@ def _quiet_captum():
         yield
 
 
+def _baseline(baseline, images: torch.Tensor):
+    """A number, or a per-channel tensor ``[1, C, 1, 1]`` (a model brought as weights:
+    `salaudit.models.to_input`) as one image ``[1, C, S, S]``, the shape Captum expands."""
+    if not torch.is_tensor(baseline):
+        return float(baseline)
+    return baseline.to(device=images.device, dtype=images.dtype).expand(1, *images.shape[1:]).contiguous()
+
+
 def raw_ixg(model, images, target, **_):
     """Input × gradient (Captum's ``InputXGradient``): ``x ⊙ ∂ logit[target] / ∂x``, one pass."""
     from captum.attr import InputXGradient
@@ -147,7 +155,7 @@ def raw_occlusion(model, images, target, *, window, stride, baseline, max_batch,
     with torch.no_grad():
         return Occlusion(model).attribute(
             images.detach(), target=target, sliding_window_shapes=(images.shape[1], int(window), int(window)),
-            strides=(images.shape[1], int(stride), int(stride)), baselines=float(baseline),
+            strides=(images.shape[1], int(stride), int(stride)), baselines=_baseline(baseline, images),
             perturbations_per_eval=per_eval).detach()
 
 
@@ -157,7 +165,7 @@ def raw_deeplift(model, images, target, *, baseline, **_):
     multipliers. One pass of ``2B`` rows (the images and their baselines)."""
     x = images.detach().clone().requires_grad_(True)
     with _quiet_captum(), rescale_rules():
-        attr = _deeplift(model).attribute(x, baselines=float(baseline), target=target)
+        attr = _deeplift(model).attribute(x, baselines=_baseline(baseline, x), target=target)
     return attr.detach()
 
 

@@ -96,7 +96,7 @@ def functional_rules():
             setattr(functional, name, original)
 
 
-def composite_of(name: str, images: torch.Tensor, epsilon: float, arch: str | None = None):
+def composite_of(name: str, images: torch.Tensor, epsilon: float, arch: str | None = None, bounds=None):
     """zennit's composite ``name`` with BatchNorm merged into the preceding layer (torchvision's
     ResNets: zennit's ``ResNetCanonizer``, which also gives the residual additions a rule), the
     pooling modules left to `functional_rules`."""
@@ -115,18 +115,20 @@ def composite_of(name: str, images: torch.Tensor, epsilon: float, arch: str | No
     if name == "epsilon_alpha2_beta1_flat":
         return EpsilonAlpha2Beta1Flat(**common)
     if name == "epsilon_gamma_box":
-        return EpsilonGammaBox(low=torch.full_like(images, INPUT_LOW), high=torch.full_like(images, INPUT_HIGH),
+        low, high = bounds if bounds is not None else (INPUT_LOW, INPUT_HIGH)  # per channel for an imported model
+        return EpsilonGammaBox(low=torch.as_tensor(low, dtype=images.dtype, device=images.device).expand_as(images),
+                               high=torch.as_tensor(high, dtype=images.dtype, device=images.device).expand_as(images),
                                **common)
     raise ValueError(f"unknown LRP composite {name!r}; known: {', '.join(COMPOSITES)}")
 
 
-def raw_lrp(model, images, target, *, composite, epsilon, arch, **_):
+def raw_lrp(model, images, target, *, composite, epsilon, arch, bounds=None, **_):
     """LRP relevance ``[B, 3, S, S]`` of the target logit under zennit's ``composite``; refuses
     (one-line ValueError) an architecture it does not support. One pass."""
     check_method_arch("lrp", arch)
     from zennit.attribution import Gradient
 
-    rules = composite_of(composite, images, epsilon, arch)
+    rules = composite_of(composite, images, epsilon, arch, bounds)
 
     def start(out):  # R = the target logit, 0 for the other classes
         return out * torch.nn.functional.one_hot(target, out.shape[1]).to(out.dtype)

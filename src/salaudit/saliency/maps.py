@@ -109,6 +109,12 @@ def compute_all(model: nn.Module, arch: str, images_uint8: np.ndarray, saliency:
     n = len(images_uint8)
     out = {method: (np.zeros((n, *images_uint8.shape[1:]), MAP_DTYPE), np.zeros(n, bool)) for method in method_ids}
     resolved = {method: method_settings(method, saliency, seed, cache, prior) for method in method_ids}
+    if models.input_spec(input_spec) != models.DEFAULT_INPUT:  # a model brought as weights
+        for method, s in resolved.items():  # baselines and bounds as that model sees the grey levels
+            if "baseline" in s:
+                s["baseline"] = models.to_input(s["baseline"], input_spec)
+            if method == "lrp":
+                s["bounds"] = (models.to_input(-1.0, input_spec), models.to_input(1.0, input_spec))
     reuse = ({"gbp", "gcam"} <= set(method_ids)
              and resolved.get("ggcam", {}).get("layer") == resolved["gcam"].get("layer"))
     order = sorted(method_ids, key=lambda m: m == "ggcam")  # GBP and GCAM first

@@ -157,6 +157,8 @@ def default_settings(method: str, saliency: dict | None = None, seed: int | None
         out["segment_cache"] = None
     if method == "prior":
         out["prior"] = None
+    if method == "lrp":
+        out["bounds"] = None  # the z-box bounds, filled by the caller for a model brought as weights
     return out
 
 

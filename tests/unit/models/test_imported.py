@@ -99,3 +99,42 @@ def test_an_imported_replicate_is_evaluated_on_its_fold_and_the_test_split(resne
         probs = torch.softmax(resnet18(models.preprocess(images[8:])), 1)[:, 1].numpy()
     np.testing.assert_allclose(test, probs, rtol=1e-6)
     assert metrics["test_auroc"] == pytest.approx(models.classifier.auroc(labels[8:], probs))
+
+
+def test_baselines_are_black_as_an_imported_model_sees_it():
+    """DeepLift's, occlusion's and IG's baseline (-1: black in the project's scale) and LRP's box
+    bounds follow classifiers.preprocess: for an ImageNet-normalized model, black is
+    (0 - mean) / std per channel, and DeepLift's completeness holds against that image."""
+    from salaudit.saliency import maps
+
+    spec = models.input_spec({"range": [0.0, 1.0], "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]})
+    black = models.to_input(-1.0, spec)
+    torch.testing.assert_close(black.flatten(), -torch.tensor([0.485, 0.456, 0.406]) / torch.tensor([0.229, 0.224, 0.225]))
+    torch.testing.assert_close(models.to_input(1.0, spec), models.preprocess(np.full((1, 1, 1), 255, np.uint8), spec))
+    assert models.to_input(-1.0, None) == -1.0  # the project's own models: unchanged
+    torch.manual_seed(0)
+    model = models.build_model("resnet18").eval()
+    images = np.random.default_rng(0).integers(0, 255, (2, 32, 32), dtype=np.uint8)
+    saliency = {"methods": ["deeplift", "occlusion", "ig", "lrp"], "batch_size": 2, "max_batch": 16,
+                "deeplift": {"baseline": -1.0}, "occlusion": {"window": 16, "stride": 8, "baseline": -1.0},
+                "ig": {"steps": 4, "baseline": -1.0, "ig_method": "pair"},
+                "lrp": {"composite": "epsilon_gamma_box", "epsilon": 1e-6}}
+    seen = {}
+    real = methods.METHODS.copy()
+    try:
+        for name in saliency["methods"]:
+            methods.METHODS[name] = lambda m, x, t, _n=name, **s: (seen.__setitem__(_n, s), real[_n](m, x, t, **s))[1]
+        maps.compute_all(model, "resnet18", images, saliency, seed=0, device="cpu", input_spec=spec)
+    finally:
+        methods.METHODS.update(real)
+    for name in ("deeplift", "occlusion", "ig"):
+        torch.testing.assert_close(seen[name]["baseline"], black, msg=name)
+    torch.testing.assert_close(seen["lrp"]["bounds"][0], black)
+    x = models.preprocess(images, spec)
+    from salaudit.saliency.captum_methods import raw_deeplift
+
+    target = methods.predicted_class(model, x)
+    attr = raw_deeplift(model, x, target, baseline=black)
+    with torch.no_grad():
+        gap = model(x)[torch.arange(2), target] - model(black.expand_as(x))[torch.arange(2), target]
+    torch.testing.assert_close(attr.sum(dim=(1, 2, 3)), gap, rtol=1e-3, atol=1e-4)
