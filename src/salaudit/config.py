@@ -109,9 +109,17 @@ def _resolved(text: str) -> dict:
     if not isinstance(given, dict):
         raise argparse.ArgumentTypeError("expected a JSON object")
     try:
-        return resolve(given)
+        resolved = resolve(given)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(str(error))
+    if "saliency" in given:  # the randomization steps of each architecture, as the workflow has them
+        from salaudit import registry
+
+        try:
+            registry.override_cascades(resolved["saliency"]["randomization"]["blocks"])
+        except registry.ModelError as error:
+            raise argparse.ArgumentTypeError(str(error))
+    return resolved
 
 
 def demo_block(text: str) -> dict:

@@ -10,7 +10,7 @@ them at parse time, so a dry run or a no-op rerun never pays for importing torch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -169,6 +169,22 @@ def get_spec(name: str) -> ArchSpec:
         raise ModelError(f"unknown architecture {name!r}: not the project's (inception_v3, densenet121, tiny_cnn) "
                          f"nor a torchvision {_TORCHVISION['torchvision']} classification model")
     return ARCH_SPECS[name]
+
+
+def override_cascades(blocks: dict) -> None:
+    """``saliency.randomization.blocks``: each architecture's randomization steps top-down,
+    ``[{name, modules}, ...]``, instead of its entry's (step names must be distinct). Applied by
+    the workflow at parse time and by every script whose settings hold the ``saliency`` block
+    (`salaudit.config.settings_argument`), so rules, jobs and tables agree."""
+    for arch, steps in blocks.items():
+        try:
+            spec = get_spec(arch)
+        except ModelError as err:
+            raise ModelError(f"saliency.randomization.blocks.{arch}: {err}") from None
+        names = [step["name"] for step in steps]
+        if len(set(names)) != len(names):
+            raise ModelError(f"saliency.randomization.blocks.{arch}: step names repeat ({', '.join(names)})")
+        ARCH_SPECS[arch] = replace(spec, cascade=tuple((step["name"], tuple(step["modules"])) for step in steps))
 
 
 def check_guided(arch: str, methods) -> None:

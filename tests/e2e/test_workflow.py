@@ -347,6 +347,11 @@ def test_a_torchvision_cnn_is_audited_like_the_papers(tmp_path):
     assert counts["train_classifier"] == "12" and counts["randomized_saliency_resnet18"] == "2"
     files = snakemake(tmp_path, "-n", "--printshellcmds", config=config).stdout
     assert "results/siim/maps/resnet18/fold0/gcam/cascade/05_layer1.npy" in files
+    # the config's own randomization steps for it
+    blocks = [{"name": "top", "modules": ["fc", "layer4"]}, {"name": "rest", "modules": ["layer3", "layer2"]}]
+    config["saliency"]["randomization"] = {"archs": ["resnet18"], "folds": [0], "blocks": {"resnet18": blocks}}
+    files = snakemake(tmp_path, "-n", "--printshellcmds", config=config).stdout
+    assert "results/siim/maps/resnet18/fold0/gcam/cascade/02_rest.npy" in files and "05_layer1" not in files
 
 
 def test_missing_kaggle_folders_are_named_all_at_once(tmp_path):

@@ -42,6 +42,11 @@ localrules:
 
 
 DATASETS = config["datasets"]
+# The randomization steps the config gives an architecture instead of its registry entry's.
+try:
+    registry.override_cascades(config["saliency"]["randomization"]["blocks"])
+except registry.ModelError as err:
+    sys.exit(str(err))
 
 
 def stop(problems):

@@ -1,7 +1,8 @@
 """Weight randomization of a trained classifier, block by block (the paper's model test).
 
-Each architecture declares its blocks top-down in `salaudit.models` (`Architecture.cascade`):
-InceptionV3 ``fc, Mixed_7c, ..., Mixed_5c`` (the paper's "Logits, 10 ... 1"). Re-initialising a
+Each architecture declares its blocks top-down in `salaudit.registry` (``ArchSpec.cascade``;
+the config's ``saliency.randomization.blocks`` overrides them): InceptionV3 ``fc, Mixed_7c, ...,
+Mixed_5c`` (the paper's "Logits, 10 ... 1"). Re-initialising a
 block calls ``reset_parameters()`` on every submodule that has one, so BatchNorm weights,
 biases and running statistics are reset too.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from salaudit import models, registry, seeds
+from salaudit import registry, seeds
 
 MODES = registry.RANDOMIZATION_MODES
 
@@ -49,7 +50,9 @@ class Step:
 
 
 def steps(arch: str) -> list[Step]:
-    return [Step(k, name, paths) for k, (name, paths) in enumerate(models.get_architecture(arch).cascade, start=1)]
+    """The randomization steps of ``arch``, top-down (its registry entry, or the config's
+    ``saliency.randomization.blocks``: `salaudit.registry.override_cascades`)."""
+    return [Step(k, name, paths) for k, (name, paths) in enumerate(registry.get_spec(arch).cascade, start=1)]
 
 
 def reinitialise(model: nn.Module, step: Step, seed: int, stream: tuple = ()) -> None:
@@ -64,7 +67,10 @@ def reinitialise(model: nn.Module, step: Step, seed: int, stream: tuple = ()) ->
     try:
         torch.manual_seed(seeds.derive(seed, "randomize", *stream, step.index))
         for path in step.modules:
-            block = model.get_submodule(path)
+            try:
+                block = model.get_submodule(path)
+            except AttributeError:
+                raise registry.ModelError(f"randomization step {step.name}: the model has no module {path!r}") from None
             for module in block.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()

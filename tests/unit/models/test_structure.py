@@ -117,3 +117,33 @@ def test_every_method_and_randomization_step_runs_on_resnet18():
     labels = [step.label for step, _ in randomize.randomized_models(model, "resnet18", 0, "cascade")]
     assert labels == registry.step_labels("resnet18")
 
+
+
+def test_the_config_overrides_an_architectures_randomization_steps(monkeypatch):
+    """saliency.randomization.blocks: a script's --settings applies it (as the workflow does at
+    parse time); the steps, their file names and what they re-initialise follow; a module the
+    model lacks is one line at the step."""
+    import argparse
+
+    from salaudit import config
+
+    monkeypatch.setitem(registry.ARCH_SPECS, "resnet18", registry.ARCH_SPECS["resnet18"])
+    parser = argparse.ArgumentParser()
+    config.settings_argument(parser)
+    blocks = {"resnet18": [{"name": "top", "modules": ["fc", "layer4"]},
+                           {"name": "rest", "modules": ["layer3", "layer2", "layer1", "conv1", "bn1"]}]}
+    parser.parse_args(["--settings", json.dumps({"saliency": {"randomization": {"blocks": blocks}}})])
+    assert registry.step_labels("resnet18") == ["01_top", "02_rest"]
+    assert [s.modules for s in randomize.steps("resnet18")] == [("fc", "layer4"),
+                                                                ("layer3", "layer2", "layer1", "conv1", "bn1")]
+    model = models.build_model("resnet18")
+    before = model.layer4[0].conv1.weight.clone()
+    randomize.reinitialise(model, randomize.steps("resnet18")[0], seed=0)
+    assert not torch.equal(model.layer4[0].conv1.weight, before)
+    with pytest.raises(registry.ModelError, match="step names repeat"):
+        registry.override_cascades({"resnet18": [{"name": "a", "modules": ["fc"]}, {"name": "a", "modules": ["layer4"]}]})
+    with pytest.raises(registry.ModelError, match=r"^saliency.randomization.blocks.resnet19: unknown architecture"):
+        registry.override_cascades({"resnet19": [{"name": "a", "modules": ["fc"]}]})
+    registry.override_cascades({"resnet18": [{"name": "typo", "modules": ["layer5"]}]})
+    with pytest.raises(registry.ModelError, match="^randomization step typo: the model has no module 'layer5'$"):
+        randomize.reinitialise(model, randomize.steps("resnet18")[0], seed=0)
