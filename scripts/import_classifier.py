@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salaudit import config, layout, models
+from salaudit import config, jobcache, layout, models
 from salaudit.datasets.splits import fold_indices
 from salaudit.datasets.tables import load_converted
 from salaudit.models import imported, training
@@ -56,7 +56,7 @@ def main(args):
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
     metrics = {"arch": args.arch, "fold": args.fold, **metrics}
-    source = {"file": str(Path(args.file).resolve()), "sha256": imported.sha256(args.file)}
+    source = {"file": str(Path(args.file).resolve()), "sha256": jobcache.sha256(args.file)}
     out.mkdir(parents=True, exist_ok=True)
     models.save_checkpoint(out / layout.file_name(layout.CLASSIFIER_MODEL), model.cpu(), "classifier", args.arch,
                            {"arch": args.arch, "fold": args.fold, "seed": args.settings["seed"]}, images.shape[-1],

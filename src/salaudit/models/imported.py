@@ -11,7 +11,6 @@ buffers are read by name, so the scripted model must be the torchvision architec
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 import zipfile
 from pathlib import Path
@@ -83,14 +82,6 @@ def load_weights(path: str | Path, arch: str, channels: int | None = None) -> nn
                          f"{tuple(state[k].shape)} instead of {tuple(own[k].shape)}{hint}")
     model.load_state_dict({k: v for k, v in state.items()}, strict=False)
     return model.eval()
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def evaluate(model: nn.Module, images, labels, splits, fold: int, input_spec: dict, device: torch.device,
