@@ -175,13 +175,7 @@ def preprocess(images, spec: dict | None = None) -> torch.Tensor:
     if spec == DEFAULT_INPUT:
         x = x.to(torch.float32) / 127.5 - 1.0
         return x.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
-    low, high = spec["range"]
-    x = (x.to(torch.float32) / 255.0 * (high - low) + low).unsqueeze(1).expand(-1, spec["channels"], -1, -1)
-    if spec["mean"] is not None:
-        mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
-        x = (x - mean) / std
-    return x.contiguous()
+    return _scaled(x.to(torch.float32).unsqueeze(1), spec).contiguous()
 
 
 def to_input(value: float, spec: dict | None) -> float | torch.Tensor:
@@ -191,12 +185,19 @@ def to_input(value: float, spec: dict | None) -> float | torch.Tensor:
     spec = input_spec(spec)
     if spec == DEFAULT_INPUT:
         return value
-    grey = torch.full((1, 1, 1), (float(value) + 1.0) * 127.5)
+    return _scaled(torch.full((1, 1, 1, 1), (float(value) + 1.0) * 127.5), spec)
+
+
+def _scaled(grey: torch.Tensor, spec: dict) -> torch.Tensor:
+    """Grey levels 0..255 (float ``[B, 1, H, W]``) as a model of ``spec`` (not the project's
+    default) takes them: onto ``range``, on ``channels`` channels, ``(x - mean) / std``."""
     low, high = spec["range"]
-    x = (grey / 255.0 * (high - low) + low).expand(spec["channels"], 1, 1)
+    x = (grey / 255.0 * (high - low) + low).expand(-1, spec["channels"], -1, -1)
     if spec["mean"] is not None:
-        x = (x - torch.tensor(spec["mean"]).view(-1, 1, 1)) / torch.tensor(spec["std"]).view(-1, 1, 1)
-    return x.unsqueeze(0).to(torch.float32)
+        mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+        x = (x - mean) / std
+    return x
 
 
 def set_input_channels(model: nn.Module, channels: int | None) -> nn.Module:
